@@ -1,0 +1,71 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Compiler settings shared by every Swift target: optimised numeric code even in debug test builds
+/// would need -O; instead the test command builds in release (see README).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Latent",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "latent", targets: ["latent"]),
+        .library(name: "LatentPipeline", targets: ["LatentPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Native math: OpenBLAS's CBLAS interface (Debian `libopenblas-dev`).
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // Hand-written C kernels (softmax, norms, im2col) compiled with vector extensions.
+        .target(
+            name: "CLatentKernels",
+            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
+        ),
+        .target(
+            name: "LatentCore",
+            dependencies: ["COpenBLAS", "CLatentKernels"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "LatentWeights", dependencies: ["LatentCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "LatentTokenizer",
+            resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")],
+            swiftSettings: swiftSettings,
+            linkerSettings: [.linkedLibrary("z")]
+        ),
+        .target(name: "LatentModels", dependencies: ["LatentCore", "LatentWeights"], swiftSettings: swiftSettings),
+        .target(name: "LatentSchedulers", dependencies: ["LatentCore"], swiftSettings: swiftSettings),
+        // Image codecs: libpng, libjpeg-turbo, libwebp through a small C shim (setjmp stays in C).
+        .target(
+            name: "CLatentImageIO",
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("webp"), .linkedLibrary("z")]
+        ),
+        .target(name: "LatentImageIO", dependencies: ["CLatentImageIO"], swiftSettings: swiftSettings),
+        .target(
+            name: "LatentPipeline",
+            dependencies: [
+                "LatentCore", "LatentWeights", "LatentTokenizer", "LatentModels", "LatentSchedulers", "LatentImageIO",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "LatentTesting", dependencies: ["LatentCore", "LatentWeights"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "latent",
+            dependencies: ["LatentPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LatentCoreTests", dependencies: ["LatentCore", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentWeightsTests", dependencies: ["LatentWeights", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentTokenizerTests", dependencies: ["LatentTokenizer", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentModelsTests", dependencies: ["LatentModels", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentSchedulersTests", dependencies: ["LatentSchedulers", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentImageIOTests", dependencies: ["LatentImageIO", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentPipelineTests", dependencies: ["LatentPipeline", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatentCommandTests", dependencies: ["latent", "LatentTesting"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+int latent_image_io_placeholder(void);

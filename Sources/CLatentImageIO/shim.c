@@ -1,0 +1,2 @@
+#include "CLatentImageIO.h"
+int latent_image_io_placeholder(void) { return 0; }

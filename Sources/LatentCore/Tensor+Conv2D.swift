@@ -1,0 +1,116 @@
+/// Zero padding around a 2-D input, in pixels per side.
+public struct Padding2D: Sendable, Equatable {
+    public var top: Int, left: Int, bottom: Int, right: Int
+
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+    }
+
+    /// The same padding on every side.
+    public static func uniform(_ p: Int) -> Padding2D { Padding2D(top: p, left: p, bottom: p, right: p) }
+}
+
+/// Upper bound on the im2col scratch buffer, in floats (64 MiB), so large images stay linear in memory.
+private let im2colBudget = 16 << 20
+
+/// 2-D convolution, PyTorch `nn.Conv2d` semantics (cross-correlation, no dilation, one group).
+/// - Parameters:
+///   - x: `[N, C, H, W]`
+///   - weight: `[O, C, kh, kw]`
+///   - bias: `[O]` or `nil`
+///   - stride: The step in both directions.
+///   - padding: Zero padding per side.
+/// - Returns: `[N, O, Ho, Wo]`
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding2D = .uniform(0)) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "conv2d expects 4-D input and weight, got \(x.shape), \(weight.shape)")
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    precondition(weight.shape[1] == c, "conv2d weight \(weight.shape) does not take \(c) input channels")
+    let ho = (h + padding.top + padding.bottom - kh) / stride + 1
+    let wo = (w + padding.left + padding.right - kw) / stride + 1
+    precondition(ho > 0 && wo > 0, "conv2d output would be empty for input \(x.shape)")
+    let k = c * kh * kw
+    let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == .uniform(0)
+    // Output rows per GEMM so that the column buffer stays within budget.
+    let rowsPerChunk = pointwise ? ho : max(1, min(ho, im2colBudget / max(1, k * wo)))
+    var columns = [Float](repeating: 0, count: pointwise ? 0 : k * rowsPerChunk * wo)
+
+    return Tensor(uninitializedShape: [n, o, ho, wo]) { out in
+        x.scalars.withUnsafeBufferPointer { xp in
+            weight.scalars.withUnsafeBufferPointer { wp in
+                columns.withUnsafeMutableBufferPointer { colp in
+                    for b in 0..<n {
+                        let src = xp.baseAddress! + b * c * h * w
+                        let dst = out.baseAddress! + b * o * ho * wo
+                        var row0 = 0
+                        while row0 < ho {
+                            let rows = min(rowsPerChunk, ho - row0)
+                            let cols = rows * wo
+                            let bmat: UnsafePointer<Float>
+                            if pointwise {
+                                bmat = src
+                            } else {
+                                im2col(src, c: c, h: h, w: w, kh: kh, kw: kw, stride: stride, padding: padding,
+                                       wo: wo, row0: row0, rows: rows, into: colp.baseAddress!)
+                                bmat = UnsafePointer(colp.baseAddress!)
+                            }
+                            // [O, k] · [k, rows·Wo] → dst[:, row0·Wo ..< (row0+rows)·Wo]
+                            sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: k,
+                                  a: wp.baseAddress!, lda: k, b: bmat, ldb: cols,
+                                  c: dst + row0 * wo, ldc: ho * wo)
+                            row0 += rows
+                        }
+                        if let bias {
+                            bias.scalars.withUnsafeBufferPointer { bp in
+                                for oc in 0..<o {
+                                    let plane = dst + oc * ho * wo
+                                    let v = bp[oc]
+                                    for i in 0..<(ho * wo) { plane[i] += v }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unfolds output rows `row0 ..< row0+rows` into a `[C·kh·kw, rows·Wo]` column matrix.
+@inline(__always)
+private func im2col(
+    _ src: UnsafePointer<Float>, c: Int, h: Int, w: Int, kh: Int, kw: Int, stride: Int, padding: Padding2D,
+    wo: Int, row0: Int, rows: Int, into col: UnsafeMutablePointer<Float>
+) {
+    let cols = rows * wo
+    for ch in 0..<c {
+        let plane = src + ch * h * w
+        for ky in 0..<kh {
+            for kx in 0..<kw {
+                let line = col + ((ch * kh + ky) * kw + kx) * cols
+                for r in 0..<rows {
+                    let iy = (row0 + r) * stride - padding.top + ky
+                    let dstRow = line + r * wo
+                    if iy < 0 || iy >= h {
+                        dstRow.update(repeating: 0, count: wo)
+                        continue
+                    }
+                    let srcRow = plane + iy * w
+                    if stride == 1 {
+                        // Contiguous: copy the valid span, zero the borders.
+                        let shift = kx - padding.left
+                        let lo = max(0, -shift), hi = min(wo, w - shift)
+                        if lo > 0 { dstRow.update(repeating: 0, count: lo) }
+                        if hi > lo { (dstRow + lo).update(from: srcRow + lo + shift, count: hi - lo) }
+                        if hi < wo { (dstRow + max(hi, lo)).update(repeating: 0, count: wo - max(hi, lo)) }
+                    } else {
+                        for ox in 0..<wo {
+                            let ix = ox * stride - padding.left + kx
+                            dstRow[ox] = (ix >= 0 && ix < w) ? srcRow[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import COpenBLAS
+
+/// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`.
+///
+/// A thin wrapper over CBLAS so that layer code never names the backend.
+@inline(__always)
+public func sgemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    cblas_sgemm(
+        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+        blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+}
+
+/// A fully connected layer: `x · Wᵀ + b` over the last dimension.
+/// - Parameters:
+///   - x: `[..., in]`
+///   - weight: `[out, in]` (PyTorch `nn.Linear` layout)
+///   - bias: `[out]` or `nil`
+/// - Returns: `[..., out]`
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    precondition(weight.rank == 2, "linear weight must be 2-D, got \(weight.shape)")
+    let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+    precondition(x.shape.last == inFeatures, "linear input \(x.shape) does not end in \(inFeatures)")
+    let rows = x.count / inFeatures
+    var outShape = x.shape
+    outShape[outShape.count - 1] = outFeatures
+    return Tensor(uninitializedShape: outShape) { out in
+        let o = out.baseAddress!
+        if let bias {
+            precondition(bias.count == outFeatures, "linear bias \(bias.shape) does not match \(outFeatures)")
+            bias.scalars.withUnsafeBufferPointer { b in
+                for r in 0..<rows { (o + r * outFeatures).update(from: b.baseAddress!, count: outFeatures) }
+            }
+        }
+        x.scalars.withUnsafeBufferPointer { xp in
+            weight.scalars.withUnsafeBufferPointer { wp in
+                sgemm(
+                    transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                    a: xp.baseAddress!, lda: inFeatures, b: wp.baseAddress!, ldb: inFeatures,
+                    beta: bias == nil ? 0 : 1, c: o, ldc: outFeatures)
+            }
+        }
+    }
+}
+
+/// Batched matrix product over the last two dimensions: `[..., m, k] · [..., k, n] → [..., m, n]`.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.rank >= 2 && b.rank == a.rank, "matmul ranks \(a.shape) × \(b.shape)")
+    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+    precondition(b.shape[b.rank - 2] == k && a.shape.dropLast(2) == b.shape.dropLast(2),
+                 "matmul shapes \(a.shape) × \(b.shape)")
+    let batch = a.count / (m * k)
+    return Tensor(uninitializedShape: Array(a.shape.dropLast()) + [n]) { out in
+        a.scalars.withUnsafeBufferPointer { ap in
+            b.scalars.withUnsafeBufferPointer { bp in
+                for i in 0..<batch {
+                    sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
+                          a: ap.baseAddress! + i * m * k, lda: k, b: bp.baseAddress! + i * k * n, ldb: n,
+                          c: out.baseAddress! + i * m * n, ldc: n)
+                }
+            }
+        }
+    }
+}
