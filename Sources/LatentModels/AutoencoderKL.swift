@@ -1,0 +1,79 @@
+import Foundation
+import LatentCore
+import LatentWeights
+
+/// The variational autoencoder mapping images to latents and back.
+///
+/// Matches: diffusers `AutoencoderKL` (models/autoencoders/autoencoder_kl.py, diffusers 0.42.1) with its
+/// `Encoder`/`Decoder` (models/autoencoders/vae.py).
+public struct AutoencoderKL: Sendable {
+    public let configuration: AutoencoderKLConfiguration
+    let encoder: VAEEncoder
+    let decoder: VAEDecoder
+    let quantConv: Conv2D?
+    let postQuantConv: Conv2D?
+
+    /// Loads encoder and decoder weights (diffusers names: `encoder.…`, `decoder.…`, `quant_conv`, `post_quant_conv`).
+    /// - Throws: `ModelConfigurationError` or `WeightsError` naming the problem.
+    public init(configuration: AutoencoderKLConfiguration, weights: WeightScope) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        let latent = configuration.latentChannels
+        encoder = try VAEEncoder(weights.scoped("encoder"), configuration: configuration)
+        decoder = try VAEDecoder(weights.scoped("decoder"), configuration: configuration)
+        quantConv = configuration.useQuantConv
+            ? try Conv2D(weights.scoped("quant_conv"), inChannels: 2 * latent, outChannels: 2 * latent, kernelSize: 1)
+            : nil
+        postQuantConv = configuration.usePostQuantConv
+            ? try Conv2D(weights.scoped("post_quant_conv"), inChannels: latent, outChannels: latent, kernelSize: 1)
+            : nil
+    }
+
+    /// Encodes images to the posterior's parameters.
+    /// - Parameter image: `[B, 3, H, W]` in [-1, 1].
+    /// - Returns: The diagonal Gaussian over latents `[B, L, H/8, W/8]`.
+    public func encode(_ image: Tensor) -> DiagonalGaussianDistribution {
+        var moments = encoder(image)  // [B, 2L, h, w]
+        if let quantConv { moments = quantConv(moments) }
+        return DiagonalGaussianDistribution(moments: moments)
+    }
+
+    /// Decodes latents (already divided by the scaling factor) to images.
+    /// - Parameter latents: `[B, L, h, w]`
+    /// - Returns: `[B, 3, 8h, 8w]`, nominally in [-1, 1].
+    public func decode(_ latents: Tensor) -> Tensor {
+        decoder(postQuantConv.map { $0(latents) } ?? latents)
+    }
+}
+
+/// The encoder's output distribution.
+///
+/// Matches: diffusers `DiagonalGaussianDistribution` (models/autoencoders/vae.py, diffusers 0.42.1).
+public struct DiagonalGaussianDistribution: Sendable {
+    /// `[B, L, h, w]`
+    public let mean: Tensor
+    /// `[B, L, h, w]`, clamped to [-30, 20] like diffusers.
+    public let logVariance: Tensor
+
+    /// Splits `[B, 2L, h, w]` moments into mean and log-variance.
+    public init(moments: Tensor) {
+        let (b, c2, h, w) = (moments.shape[0], moments.shape[1], moments.shape[2], moments.shape[3])
+        let c = c2 / 2, plane = c * h * w
+        var meanScalars = [Float](), logVarScalars = [Float]()
+        meanScalars.reserveCapacity(b * plane)
+        logVarScalars.reserveCapacity(b * plane)
+        for i in 0..<b {
+            meanScalars += moments.scalars[(2 * i * plane)..<((2 * i + 1) * plane)]
+            logVarScalars += moments.scalars[((2 * i + 1) * plane)..<((2 * i + 2) * plane)].map { min(max($0, -30), 20) }
+        }
+        mean = Tensor(shape: [b, c, h, w], scalars: meanScalars)
+        logVariance = Tensor(shape: [b, c, h, w], scalars: logVarScalars)
+    }
+
+    /// Draws `mean + std · ε` with `ε` from `random`, in the shape and order diffusers draws it.
+    public func sample(using random: any RandomSource) -> Tensor {
+        let noise = random.normal(shape: mean.shape)
+        let std = logVariance.map { expf(0.5 * $0) }
+        return mean + std * noise
+    }
+}

@@ -1,0 +1,99 @@
+import LatentCore
+import LatentWeights
+
+/// The spatial transformer of Stable Diffusion's UNet: GroupNorm, projection in, transformer blocks,
+/// projection out, residual.
+///
+/// Matches: diffusers `Transformer2DModel` (models/transformers/transformer_2d.py, diffusers 0.42.1) for
+/// continuous inputs, with `BasicTransformerBlock` (models/attention.py) and a GEGLU `FeedForward`.
+public struct Transformer2DModel: Sendable {
+    enum Projection: Sendable {
+        case convolution(Conv2D)
+        case linear(Linear)
+    }
+
+    let norm: GroupNorm
+    let projectIn: Projection
+    let blocks: [BasicTransformerBlock]
+    let projectOut: Projection
+
+    /// - Parameters:
+    ///   - channels: Input and output channels `C`.
+    ///   - heads: Attention heads; the head width is `C / heads`.
+    ///   - contextDimension: Width of the text embeddings.
+    ///   - layers: Transformer blocks (`transformer_layers_per_block`).
+    ///   - usesLinearProjection: `proj_in`/`proj_out` are linear (SD2) rather than 1×1 convolutions (SD1).
+    public init(
+        _ scope: WeightScope, channels: Int, heads: Int, contextDimension: Int, layers: Int, groups: Int,
+        usesLinearProjection: Bool
+    ) throws {
+        norm = try GroupNorm(scope.scoped("norm"), groups: groups, channels: channels, epsilon: 1e-6)
+        func projection(_ name: String) throws -> Projection {
+            usesLinearProjection
+                ? .linear(try Linear(scope.scoped(name), inFeatures: channels, outFeatures: channels))
+                : .convolution(try Conv2D(scope.scoped(name), inChannels: channels, outChannels: channels, kernelSize: 1))
+        }
+        projectIn = try projection("proj_in")
+        blocks = try (0..<layers).map {
+            try BasicTransformerBlock(
+                scope.scoped("transformer_blocks.\($0)"), dimension: channels, heads: heads,
+                contextDimension: contextDimension)
+        }
+        projectOut = try projection("proj_out")
+    }
+
+    /// - Parameters:
+    ///   - x: `[B, C, H, W]`
+    ///   - context: `[B, 77, contextDimension]`
+    /// - Returns: `[B, C, H, W]`
+    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        let (height, width) = (x.shape[2], x.shape[3])
+        var h = norm(x)
+        var tokens: Tensor  // [B, H·W, C]
+        switch projectIn {
+        case .convolution(let conv): tokens = channelsToTokens(conv(h))
+        case .linear(let layer): tokens = layer(channelsToTokens(h))
+        }
+        for block in blocks { tokens = block(tokens, context: context) }
+        switch projectOut {
+        case .convolution(let conv): h = conv(tokensToChannels(tokens, height: height, width: width))
+        case .linear(let layer): h = tokensToChannels(layer(tokens), height: height, width: width)
+        }
+        h.add(x)
+        return h
+    }
+}
+
+/// Self-attention, cross-attention and a GEGLU feed-forward, each pre-normalised and residual.
+///
+/// Matches: diffusers `BasicTransformerBlock` (models/attention.py, diffusers 0.42.1), `norm_type="layer_norm"`.
+public struct BasicTransformerBlock: Sendable {
+    let norm1: LayerNorm
+    let selfAttention: Attention
+    let norm2: LayerNorm
+    let crossAttention: Attention
+    let norm3: LayerNorm
+    let feedForwardIn: Linear  // GEGLU projection, [D → 2·4D]
+    let feedForwardOut: Linear  // [4D → D]
+
+    public init(_ scope: WeightScope, dimension: Int, heads: Int, contextDimension: Int) throws {
+        norm1 = try LayerNorm(scope.scoped("norm1"), dimension: dimension)
+        selfAttention = try Attention(scope.scoped("attn1"), queryDimension: dimension, heads: heads, innerDimension: dimension)
+        norm2 = try LayerNorm(scope.scoped("norm2"), dimension: dimension)
+        crossAttention = try Attention(
+            scope.scoped("attn2"), queryDimension: dimension, contextDimension: contextDimension, heads: heads,
+            innerDimension: dimension)
+        norm3 = try LayerNorm(scope.scoped("norm3"), dimension: dimension)
+        feedForwardIn = try Linear(scope.scoped("ff.net.0.proj"), inFeatures: dimension, outFeatures: dimension * 8)
+        feedForwardOut = try Linear(scope.scoped("ff.net.2"), inFeatures: dimension * 4, outFeatures: dimension)
+    }
+
+    /// `[B, N, D] → [B, N, D]`
+    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        var h = x
+        h.add(selfAttention(norm1(h)))
+        h.add(crossAttention(norm2(h), context: context))
+        h.add(feedForwardOut(geglu(feedForwardIn(norm3(h)))))
+        return h
+    }
+}
