@@ -1,15 +1,48 @@
 import LatentCore
 import LatentWeights
 
-/// A fully connected layer, PyTorch `nn.Linear` (temporary copy; the CLIP branch owns this file).
+/// A fully connected layer, `y = x · Wᵀ + b` over the last dimension.
+///
+/// Matches: PyTorch `torch.nn.Linear` (weights `weight` `[out, in]` and optional `bias` `[out]`).
 public struct Linear: Sendable {
-    public let weight: Tensor  // [out, in]
-    public let bias: Tensor?  // [out]
+    /// `[outFeatures, inFeatures]`, PyTorch layout.
+    public let weight: Tensor
+    /// `[outFeatures]`, or `nil` for a bias-free projection.
+    public let bias: Tensor?
 
+    /// The width of the input's last dimension.
+    public var inFeatures: Int { weight.shape[1] }
+    /// The width of the output's last dimension.
+    public var outFeatures: Int { weight.shape[0] }
+
+    /// Loads `weight` (and `bias` unless disabled) from `scope`, checking their shapes.
+    /// - Parameters:
+    ///   - scope: The layer's scope, e.g. `encoder.layers.0.self_attn.q_proj`.
+    ///   - inFeatures: Input width.
+    ///   - outFeatures: Output width.
+    ///   - bias: Whether the checkpoint carries a bias.
+    /// - Throws: `WeightsError` when a tensor is missing or mis-shaped.
     public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
         weight = try scope.tensor("weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+    /// Wraps tensors already in memory (tests, fused or converted weights).
+    /// - Parameters:
+    ///   - weight: `[out, in]`.
+    ///   - bias: `[out]` or `nil`.
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        precondition(weight.rank == 2, "Linear weight must be 2-D, got \(weight.shape)")
+        precondition(bias.map { $0.shape == [weight.shape[0]] } ?? true,
+                     "Linear bias \(bias?.shape ?? []) does not match weight \(weight.shape)")
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Applies the projection.
+    /// - Parameter x: `[..., inFeatures]`.
+    /// - Returns: `[..., outFeatures]`.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        linear(x, weight: weight, bias: bias)
+    }
 }
