@@ -77,13 +77,13 @@ public struct BasicTransformerBlock: Sendable {
     let feedForwardOut: Linear  // [4D → D]
 
     public init(_ scope: WeightScope, dimension: Int, heads: Int, contextDimension: Int) throws {
-        norm1 = try LayerNorm(scope.scoped("norm1"), dimension: dimension)
+        norm1 = try LayerNorm(scope.scoped("norm1"), dimension: dimension, epsilon: 1e-5)
         selfAttention = try Attention(scope.scoped("attn1"), queryDimension: dimension, heads: heads, innerDimension: dimension)
-        norm2 = try LayerNorm(scope.scoped("norm2"), dimension: dimension)
+        norm2 = try LayerNorm(scope.scoped("norm2"), dimension: dimension, epsilon: 1e-5)
         crossAttention = try Attention(
             scope.scoped("attn2"), queryDimension: dimension, contextDimension: contextDimension, heads: heads,
             innerDimension: dimension)
-        norm3 = try LayerNorm(scope.scoped("norm3"), dimension: dimension)
+        norm3 = try LayerNorm(scope.scoped("norm3"), dimension: dimension, epsilon: 1e-5)
         feedForwardIn = try Linear(scope.scoped("ff.net.0.proj"), inFeatures: dimension, outFeatures: dimension * 8)
         feedForwardOut = try Linear(scope.scoped("ff.net.2"), inFeatures: dimension * 4, outFeatures: dimension)
     }
