@@ -1,10 +1,10 @@
 import CLatentKernels
 import Foundation
 
-/// PyTorch's CPU random generator, reproduced bit for bit.
+/// Matches: torch `torch.Generator("cpu")` with `torch.randn(..., dtype=torch.float32)` (ATen
+/// `CPUGeneratorImpl` + cpu `normal_kernel`, torch 2.13, AVX2 kernel as dispatched on AVX2/AVX-512 CPUs).
 ///
-/// Matches: torch `torch.Generator("cpu").manual_seed(seed)` with `torch.randn(shape, generator:,
-/// dtype=torch.float32)` (ATen `CPUGeneratorImpl` + `normal_kernel`, torch 2.13 on an AVX2/AVX-512 CPU).
+/// PyTorch's CPU random generator, reproduced bit for bit.
 ///
 /// One instance is one generator: successive `normal(shape:)` calls continue its stream exactly as
 /// successive `torch.randn` calls on the same generator do (diffusers draws the initial latents, then
