@@ -1,0 +1,154 @@
+import Foundation
+import LatentCore
+import LatentImageIO
+import LatentModels
+import LatentSchedulers
+import LatentTokenizer
+
+/// Progress of one denoising step, handed to the caller after the scheduler has stepped.
+public struct StepProgress: Sendable {
+    /// 1-based index of the step just finished.
+    public var step: Int
+    /// Total number of UNet evaluations (a scheduler may use more calls than requested steps, e.g. PNDM).
+    public var stepCount: Int
+    /// Latents after this step, `[1, 4, h, w]`.
+    public var latents: Tensor
+}
+
+/// The outcome of a generation.
+public struct GenerationResult: Sendable {
+    /// The decoded image, 8-bit RGB.
+    public var image: RGBImage
+    /// Final latents before decoding, `[1, 4, h, w]`.
+    public var latents: Tensor
+    /// The request with defaults resolved (size, scheduler).
+    public var request: GenerationRequest
+    /// The scheduler that ran.
+    public var scheduler: SchedulerKind
+}
+
+/// Text-to-image generation with Stable Diffusion 1.x/2.x: tokenizer, CLIP text encoder, UNet, VAE and a
+/// scheduler composed into diffusers' denoising loop.
+///
+/// Matches: diffusers `StableDiffusionPipeline.__call__` (pipelines/stable_diffusion/pipeline_stable_diffusion.py,
+/// diffusers 0.42.1) with a CPU generator: the same prompt encoding, the same random draws in the same
+/// order, classifier-free guidance over a batched unconditional/conditional pass, and the same
+/// post-processing — so a seed gives diffusers' image.
+public final class StableDiffusionPipeline: Sendable {
+    /// Where the model was loaded from.
+    public let modelURL: URL
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL
+    /// The model's own scheduler configuration (`scheduler_config.json`, or the family default).
+    public let schedulerConfiguration: SchedulerConfiguration
+    /// Size used when a request gives none: `unet.sample_size × vae_scale_factor`.
+    public let defaultWidth: Int
+    public let defaultHeight: Int
+
+    /// Assembles a pipeline from loaded components.
+    public init(
+        modelURL: URL, tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+        vae: AutoencoderKL, schedulerConfiguration: SchedulerConfiguration
+    ) {
+        self.modelURL = modelURL
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.unet = unet
+        self.vae = vae
+        self.schedulerConfiguration = schedulerConfiguration
+        let size = (unet.configuration.sampleSize ?? 64) * vae.configuration.downscaleFactor
+        defaultWidth = size
+        defaultHeight = size
+    }
+
+    /// The factor between image and latent size (8 for Stable Diffusion).
+    public var vaeScaleFactor: Int { vae.configuration.downscaleFactor }
+
+    /// Resolves defaults and checks a request before any compute.
+    /// - Throws: `PipelineError` naming the invalid field.
+    public func validated(_ request: GenerationRequest) throws -> GenerationRequest {
+        var resolved = request
+        let width = request.width ?? defaultWidth, height = request.height ?? defaultHeight
+        resolved.width = width
+        resolved.height = height
+        let factor = vaeScaleFactor
+        guard width > 0, height > 0 else {
+            throw PipelineError.invalidSize(width: width, height: height, reason: "width and height must be positive")
+        }
+        guard width % factor == 0, height % factor == 0 else {
+            throw PipelineError.invalidSize(width: width, height: height, reason: "width and height must be multiples of \(factor)")
+        }
+        guard width <= 4096, height <= 4096 else {
+            throw PipelineError.invalidSize(width: width, height: height, reason: "the largest supported side is 4096")
+        }
+        guard (1...1000).contains(request.stepCount) else { throw PipelineError.invalidStepCount(request.stepCount) }
+        guard request.guidanceScale.isFinite, (0...100).contains(request.guidanceScale) else {
+            throw PipelineError.invalidGuidanceScale(request.guidanceScale)
+        }
+        if let prediction = request.predictionType, !["epsilon", "v_prediction"].contains(prediction) {
+            throw PipelineError.invalidPredictionType(prediction)
+        }
+        return resolved
+    }
+
+    /// Encodes the prompt (and, with guidance, the negative prompt) to text embeddings.
+    /// - Returns: `[2, 77, D]` (unconditional first) with guidance, `[1, 77, D]` without.
+    public func encodePrompt(_ prompt: String, negativePrompt: String, classifierFreeGuidance: Bool) throws -> Tensor {
+        let conditional = tokenizer.encode(prompt)
+        guard classifierFreeGuidance else { return try textEncoder(inputIDs: [conditional]) }
+        return try textEncoder(inputIDs: [tokenizer.encode(negativePrompt), conditional])
+    }
+
+    /// Runs text-to-image generation.
+    /// - Parameters:
+    ///   - request: What to generate.
+    ///   - onStep: Called after every denoising step; return `false` to cancel (the call then throws
+    ///     `PipelineError.cancelled`).
+    /// - Returns: The image and final latents.
+    /// - Throws: `PipelineError` for invalid requests or cancellation, `SchedulerError` for scheduler
+    ///   misconfiguration.
+    public func generate(_ request: GenerationRequest, onStep: ((StepProgress) -> Bool)? = nil) throws -> GenerationResult {
+        let request = try validated(request)
+        let width = request.width ?? defaultWidth, height = request.height ?? defaultHeight
+        var configuration = schedulerConfiguration
+        if let prediction = request.predictionType { configuration.predictionType = prediction }
+        let kind = try request.scheduler ?? SchedulerKind(configuration: configuration)
+        var scheduler = try makeScheduler(kind, modelConfiguration: configuration, stepCount: request.stepCount)
+
+        let guided = request.usesClassifierFreeGuidance
+        let context = try encodePrompt(request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: guided)
+
+        // diffusers draws the initial latents first, then any per-step noise, from one generator.
+        let random = TorchCPURandomSource(seed: request.seed)
+        let latentShape = [1, unet.configuration.outChannels, height / vaeScaleFactor, width / vaeScaleFactor]
+        var latents = random.normal(shape: latentShape) * scheduler.initNoiseSigma  // [1, 4, h, w]
+
+        let timesteps = scheduler.timesteps
+        for (index, t) in timesteps.enumerated() {
+            let scaled = scheduler.scaleModelInput(latents, stepIndex: index)
+            let noisePrediction: Tensor
+            if guided {
+                let prediction = unet(concatBatch([scaled, scaled]), timesteps: [t, t], context: context)  // [2, 4, h, w]
+                let unconditional = prediction.batchItem(0), conditional = prediction.batchItem(1)
+                let g = request.guidanceScale
+                noisePrediction = unconditional.zip(conditional) { u, c in u + g * (c - u) }
+            } else {
+                noisePrediction = unet(scaled, timesteps: [t], context: context)
+            }
+            latents = try scheduler.step(modelOutput: noisePrediction, stepIndex: index, sample: latents, random: random)
+            if let onStep, !onStep(StepProgress(step: index + 1, stepCount: timesteps.count, latents: latents)) {
+                throw PipelineError.cancelled
+            }
+        }
+        return GenerationResult(image: decode(latents), latents: latents, request: request, scheduler: kind)
+    }
+
+    /// Decodes latents to an 8-bit image exactly as diffusers' `VaeImageProcessor.postprocess` + `numpy_to_pil`.
+    /// - Parameter latents: `[1, 4, h, w]`, as the denoising loop leaves them (not yet divided by the scaling factor).
+    public func decode(_ latents: Tensor) -> RGBImage {
+        let decoded = vae.decode(latents / vae.configuration.scalingFactor)  // [1, 3, H, W]
+        return imageFromDecoderOutput(decoded.scalars, height: decoded.shape[2], width: decoded.shape[3])
+    }
+}
