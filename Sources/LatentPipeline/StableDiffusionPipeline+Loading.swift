@@ -1,0 +1,83 @@
+import Foundation
+import LatentModels
+import LatentSchedulers
+import LatentTokenizer
+import LatentWeights
+
+extension StableDiffusionPipeline {
+    /// Loads a Stable Diffusion 1.x/2.x model from a diffusers folder or a single-file checkpoint.
+    ///
+    /// Every weight is checked by name and shape; tensors no component asks for are an error (except the
+    /// buffers and EMA copies single files carry, which the key mapping drops).
+    /// - Parameter url: A folder with `model_index.json`, or a `.safetensors` file with LDM key names.
+    /// - Throws: `PipelineError.modelNotFound`, `WeightsError` (naming file and tensor), `TokenizerError`,
+    ///   `ModelConfigurationError`, `SchedulerError`.
+    public static func load(from url: URL) throws -> StableDiffusionPipeline {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw PipelineError.modelNotFound(path: url.path)
+        }
+        return isDirectory.boolValue ? try loadDirectory(url) : try loadSingleFile(url)
+    }
+
+    private static func loadDirectory(_ url: URL) throws -> StableDiffusionPipeline {
+        let directory = try ModelDirectory(url: url)
+        let tokenizer = try CLIPTokenizer(directory: directory.tokenizerDirectory)
+        return try assemble(
+            url: url, tokenizer: tokenizer,
+            unet: (try directory.configData("unet"), try directory.weights("unet")),
+            vae: (try directory.configData("vae"), try directory.weights("vae")),
+            textEncoder: (try directory.configData("text_encoder"), try directory.weights("text_encoder")),
+            scheduler: try directory.configData("scheduler"))
+    }
+
+    private static func loadSingleFile(_ url: URL) throws -> StableDiffusionPipeline {
+        let checkpoint = try SingleFileCheckpoint(contentsOf: url)
+        if checkpoint.isInpainting {
+            throw PipelineError.unsupportedModel(
+                path: url.path, reason: "9-channel inpainting checkpoints need an init image and a mask (not supported by text-to-image)")
+        }
+        return try assemble(
+            url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
+            unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
+            textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig)
+    }
+
+    private static func assemble(
+        url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
+        textEncoder: (Data, any TensorSource), scheduler: Data
+    ) throws -> StableDiffusionPipeline {
+        let decoder = JSONDecoder()
+        func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ component: String) throws -> T {
+            do {
+                return try decoder.decode(type, from: data)
+            } catch {
+                throw WeightsError.invalidConfiguration(path: "\(url.path) (\(component))", reason: "\(error)")
+            }
+        }
+        let unetStore = WeightStore(unet.1)
+        let unetModel = try UNet2DConditionModel(
+            configuration: decode(UNet2DConditionConfiguration.self, unet.0, "unet"), weights: unetStore.root)
+        try unetStore.verifyAllUsed()
+        let vaeStore = WeightStore(vae.1)
+        let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
+        try vaeStore.verifyAllUsed()
+        let textStore = WeightStore(textEncoder.1)
+        let textModel = try CLIPTextModel(
+            configuration: decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder"), weights: textStore.root)
+        try textStore.verifyAllUsed()
+        let schedulerConfiguration = try decode(SchedulerConfiguration.self, scheduler, "scheduler")
+        return StableDiffusionPipeline(
+            modelURL: url, tokenizer: tokenizer, textEncoder: textModel, unet: unetModel, vae: vaeModel,
+            schedulerConfiguration: schedulerConfiguration)
+    }
+
+    /// The checkpoint's display name: the file name without extension, or the folder name.
+    public var modelName: String { modelURL.deletingPathExtension().lastPathComponent }
+
+    /// A1111's short model hash (AutoV2: the first 10 hex digits of the file's SHA-256); for a diffusers
+    /// folder, of the UNet's weights file.
+    public func modelHash() throws -> String {
+        try ModelHash.autoV2(of: modelURL)
+    }
+}
