@@ -32,6 +32,9 @@ public final class WeightStore: @unchecked Sendable {
     /// - Throws: `WeightsError.missingTensor` or `.shapeMismatch` naming the tensor.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         guard let info = source.info(for: key) else {
+            // A stored tensor in a dtype Latent cannot widen has no info; loading it yields the precise
+            // unsupported-dtype error instead of a misleading "missing".
+            if source.keys.contains(key) { _ = try source.load(key) }
             throw WeightsError.missingTensor(key: key, source: source.sourceName)
         }
         guard info.shape == shape else {
