@@ -69,9 +69,12 @@ public final class WeightStore: @unchecked Sendable {
 
 /// A view of a `WeightStore` under a dotted prefix, e.g. `down_blocks.0.resnets.1`.
 public struct WeightScope: Sendable {
+    /// The store the scope reads from.
     public let store: WeightStore
+    /// The dotted prefix, empty for the root.
     public let prefix: String
 
+    /// Creates a scope.
     public init(store: WeightStore, prefix: String) {
         self.store = store
         self.prefix = prefix
