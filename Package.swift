@@ -30,7 +30,7 @@ let package = Package(
             dependencies: ["COpenBLAS", "CLatentKernels"],
             swiftSettings: swiftSettings
         ),
-        .target(name: "LatentWeights", dependencies: ["LatentCore"], swiftSettings: swiftSettings),
+        .target(name: "LatentWeights", dependencies: ["LatentCore", "CLatentKernels"], swiftSettings: swiftSettings),
         .target(
             name: "LatentTokenizer",
             resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")],

@@ -17,9 +17,12 @@ public enum DType: String, Sendable, Equatable, CaseIterable {
 
 /// What a source knows about one stored tensor before reading it.
 public struct TensorInfo: Sendable, Equatable {
+    /// The stored element type.
     public var dtype: DType
+    /// The dimensions, outermost first.
     public var shape: [Int]
 
+    /// Creates a description of a stored tensor.
     public init(dtype: DType, shape: [Int]) {
         self.dtype = dtype
         self.shape = shape
@@ -41,15 +44,24 @@ public protocol TensorSource: Sendable {
 
 /// Errors from reading and binding weights; every case names the file and tensor concerned.
 public enum WeightsError: Error, CustomStringConvertible, Equatable {
+    /// A tensor a module asked for is not in the source.
     case missingTensor(key: String, source: String)
+    /// The source holds tensors no module asked for.
     case unexpectedTensors(keys: [String], source: String)
+    /// A tensor exists with another shape than the module expects.
     case shapeMismatch(key: String, expected: [Int], actual: [Int], source: String)
+    /// A weights file is empty, truncated or malformed.
     case invalidFile(path: String, reason: String)
+    /// A tensor is stored in a dtype Latent cannot widen to fp32.
     case unsupportedDType(key: String, dtype: String, source: String)
+    /// A checkpoint is not a supported model family, or its layout cannot be inferred.
     case unknownArchitecture(path: String, reason: String)
+    /// A required file or folder does not exist.
     case missingFile(path: String)
+    /// A configuration or index file, or a model folder, is unusable.
     case invalidConfiguration(path: String, reason: String)
 
+    /// A message naming the file, tensor and problem.
     public var description: String {
         switch self {
         case let .missingTensor(key, source):
@@ -76,20 +88,27 @@ public enum WeightsError: Error, CustomStringConvertible, Equatable {
 
 /// An in-memory source, for tests and for tensors derived at load time.
 public struct DictionaryTensorSource: TensorSource {
+    /// A short name for error messages.
     public let sourceName: String
+    /// The tensors by name.
     public let tensors: [String: Tensor]
 
+    /// Wraps in-memory tensors.
     public init(_ tensors: [String: Tensor], name: String = "memory") {
         self.tensors = tensors
         self.sourceName = name
     }
 
+    /// Every tensor name.
     public var keys: [String] { Array(tensors.keys) }
 
+    /// The shape of `key` (always fp32).
     public func info(for key: String) -> TensorInfo? {
         tensors[key].map { TensorInfo(dtype: .float32, shape: $0.shape) }
     }
 
+    /// Returns `key`.
+    /// - Throws: `WeightsError.missingTensor` when absent.
     public func load(_ key: String) throws -> Tensor {
         guard let tensor = tensors[key] else { throw WeightsError.missingTensor(key: key, source: sourceName) }
         return tensor

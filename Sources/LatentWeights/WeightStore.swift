@@ -32,6 +32,9 @@ public final class WeightStore: @unchecked Sendable {
     /// - Throws: `WeightsError.missingTensor` or `.shapeMismatch` naming the tensor.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         guard let info = source.info(for: key) else {
+            // A stored tensor in a dtype Latent cannot widen has no info; loading it yields the precise
+            // unsupported-dtype error instead of a misleading "missing".
+            if source.keys.contains(key) { _ = try source.load(key) }
             throw WeightsError.missingTensor(key: key, source: source.sourceName)
         }
         guard info.shape == shape else {
@@ -66,9 +69,12 @@ public final class WeightStore: @unchecked Sendable {
 
 /// A view of a `WeightStore` under a dotted prefix, e.g. `down_blocks.0.resnets.1`.
 public struct WeightScope: Sendable {
+    /// The store the scope reads from.
     public let store: WeightStore
+    /// The dotted prefix, empty for the root.
     public let prefix: String
 
+    /// Creates a scope.
     public init(store: WeightStore, prefix: String) {
         self.store = store
         self.prefix = prefix
