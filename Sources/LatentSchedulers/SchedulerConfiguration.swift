@@ -121,6 +121,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         self.thresholding = thresholding
     }
 
+    /// Decodes a `scheduler_config.json` object; unknown keys are ignored, keys in `_use_default_values` read as absent.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaulted = Set(try c.decodeIfPresent([String].self, forKey: .useDefaultValues) ?? [])

@@ -19,6 +19,7 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
     /// `step` was called with an index outside `timesteps`.
     case stepIndexOutOfRange(Int, count: Int)
 
+    /// A message naming the problem and, where there is a choice, the valid values.
     public var description: String {
         switch self {
         case let .unknownScheduler(name, valid):

@@ -4,9 +4,13 @@
 /// scheduler configuration. Adding a scheduler means a new case, its metadata below and a branch in
 /// `makeScheduler`.
 public enum SchedulerKind: String, CaseIterable, Sendable {
+    /// `DDIMScheduler`.
     case ddim
+    /// `PNDMScheduler` (PLMS).
     case pndm
+    /// `EulerDiscreteScheduler`.
     case euler
+    /// `EulerAncestralDiscreteScheduler`.
     case eulerAncestral = "euler_a"
 
     /// The command-line name (`--scheduler euler_a`).
