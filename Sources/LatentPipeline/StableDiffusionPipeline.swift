@@ -93,6 +93,17 @@ public final class StableDiffusionPipeline: Sendable {
         return resolved
     }
 
+    /// The scheduler a request runs: its own choice, else the model's (`_class_name`).
+    /// - Throws: `SchedulerError.unsupportedModelScheduler` when the model names a scheduler Latent lacks.
+    public func resolvedScheduler(_ requested: SchedulerKind?) throws -> SchedulerKind {
+        if let requested { return requested }
+        guard let className = schedulerConfiguration.className, let kind = SchedulerKind(diffusersClassName: className) else {
+            throw SchedulerError.unsupportedModelScheduler(
+                className: schedulerConfiguration.className, supported: SchedulerKind.validNames)
+        }
+        return kind
+    }
+
     /// Encodes the prompt (and, with guidance, the negative prompt) to text embeddings.
     /// - Returns: `[2, 77, D]` (unconditional first) with guidance, `[1, 77, D]` without.
     public func encodePrompt(_ prompt: String, negativePrompt: String, classifierFreeGuidance: Bool) throws -> Tensor {
@@ -112,10 +123,10 @@ public final class StableDiffusionPipeline: Sendable {
     public func generate(_ request: GenerationRequest, onStep: ((StepProgress) -> Bool)? = nil) throws -> GenerationResult {
         let request = try validated(request)
         let width = request.width ?? defaultWidth, height = request.height ?? defaultHeight
-        var configuration = schedulerConfiguration
-        if let prediction = request.predictionType { configuration.predictionType = prediction }
-        let kind = try request.scheduler ?? SchedulerKind(configuration: configuration)
-        var scheduler = try makeScheduler(kind, modelConfiguration: configuration, stepCount: request.stepCount)
+        let kind = try resolvedScheduler(request.scheduler)
+        var scheduler = try makeScheduler(
+            kind, modelConfiguration: schedulerConfiguration, stepCount: request.stepCount,
+            predictionOverride: request.predictionType.flatMap(PredictionType.init(rawValue:)))
 
         let guided = request.usesClassifierFreeGuidance
         let context = try encodePrompt(request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: guided)
