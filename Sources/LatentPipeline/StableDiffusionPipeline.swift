@@ -153,13 +153,16 @@ public final class StableDiffusionPipeline: Sendable {
                 throw PipelineError.cancelled
             }
         }
-        return GenerationResult(image: decode(latents), latents: latents, request: request, scheduler: kind)
+        return GenerationResult(image: try decode(latents), latents: latents, request: request, scheduler: kind)
     }
 
     /// Decodes latents to an 8-bit image exactly as diffusers' `VaeImageProcessor.postprocess` + `numpy_to_pil`.
     /// - Parameter latents: `[1, 4, h, w]`, as the denoising loop leaves them (not yet divided by the scaling factor).
-    public func decode(_ latents: Tensor) -> RGBImage {
+    public func decode(_ latents: Tensor) throws -> RGBImage {
         let decoded = vae.decode(latents / vae.configuration.scalingFactor)  // [1, 3, H, W]
-        return imageFromDecoderOutput(decoded.scalars, height: decoded.shape[2], width: decoded.shape[3])
+        let images = try ImageConversion.images(
+            fromDecoderOutput: decoded.scalars, batch: 1, height: decoded.shape[2], width: decoded.shape[3])
+        guard let image = images.first else { throw PipelineError.cancelled }
+        return image
     }
 }

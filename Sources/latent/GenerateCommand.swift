@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LatentImageIO
 import LatentPipeline
 
 /// `latent generate`: one prompt → one image file.
@@ -80,7 +81,7 @@ struct GenerateCommand: ParsableCommand {
         }
         progress.finish()
         let info = InfoText(result: result, modelName: pipeline.modelName, modelHash: try? pipeline.modelHash())
-        try result.image.write(to: outputURL, format: format, parameters: info.text)
+        try writeImage(result.image, to: outputURL, format: format, text: ["parameters": info.text])
         print(outputURL.path)
     }
 }
