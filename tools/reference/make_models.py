@@ -164,6 +164,7 @@ def validate(folder, single_file, unet, vae, text, folder_dtype, file_dtype):
     counts = {}
     for name, model in (("unet", unet), ("vae", vae), ("text_encoder", text)):
         counts[name] = _compare(f"folder {name}", model, getattr(pipe, name), folder_dtype)
+    del pipe  # full scale: keep one pipeline in memory at a time
     single = StableDiffusionPipeline.from_single_file(
         str(single_file), config=str(folder), local_files_only=True, dtype=torch.float32
     )
