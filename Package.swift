@@ -20,6 +20,8 @@ let package = Package(
     targets: [
         // Native math: OpenBLAS's CBLAS interface (Debian `libopenblas-dev`).
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // zlib's gzip reader for the bundled CLIP merge list (Debian `zlib1g-dev`).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Hand-written C kernels (softmax, norms, im2col) compiled with vector extensions.
         .target(
             name: "CLatentKernels",
@@ -33,6 +35,7 @@ let package = Package(
         .target(name: "LatentWeights", dependencies: ["LatentCore", "CLatentKernels"], swiftSettings: swiftSettings),
         .target(
             name: "LatentTokenizer",
+            dependencies: ["CZlib"],
             resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")],
             swiftSettings: swiftSettings,
             linkerSettings: [.linkedLibrary("z")]
