@@ -1,10 +1,11 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Compiler settings shared by every Swift target: optimised numeric code even in debug test builds
-/// would need -O; instead the test command builds in release (see README).
+/// Compiler settings shared by every Swift target. The test command builds in release (numeric code is far
+/// too slow unoptimised), so release builds keep `-enable-testing` for the suites' `@testable` imports.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-enable-testing"]),
 ]
 
 let package = Package(

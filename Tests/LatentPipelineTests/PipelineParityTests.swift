@@ -1,0 +1,83 @@
+import Foundation
+import LatentCore
+import LatentPipeline
+import LatentTesting
+import LatentWeights
+import Testing
+
+/// One end-to-end case dumped by `tools/reference/dump_pipeline.py` from diffusers' `StableDiffusionPipeline`.
+struct PipelineCase: Decodable, Sendable, CustomTestStringConvertible {
+    let name: String
+    let model: String
+    let prompt: String
+    let negativePrompt: String?
+    let steps: Int
+    let guidanceScale: Float
+    let scheduler: String?
+    let seed: UInt64
+    let width: Int
+    let height: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, model, prompt, steps, scheduler, seed, width, height
+        case negativePrompt = "negative_prompt", guidanceScale = "guidance_scale"
+    }
+
+    var testDescription: String { name }
+
+    static let all: [PipelineCase] = {
+        let url = Fixtures.url("reference/pipeline/cases.json")
+        guard let data = try? Data(contentsOf: url) else { return [] }
+        return (try? JSONDecoder().decode([PipelineCase].self, from: data)) ?? []
+    }()
+}
+
+/// Loaded pipelines shared across cases (loading is cheap, but the suite runs cases in parallel).
+actor PipelineCache {
+    static let shared = PipelineCache()
+    private var pipelines: [String: StableDiffusionPipeline] = [:]
+
+    func pipeline(_ relativePath: String) throws -> StableDiffusionPipeline {
+        if let pipeline = pipelines[relativePath] { return pipeline }
+        let pipeline = try StableDiffusionPipeline.load(from: Fixtures.packageRoot().appendingPathComponent(relativePath))
+        pipelines[relativePath] = pipeline
+        return pipeline
+    }
+}
+
+@Suite("StableDiffusionPipeline equals diffusers")
+struct PipelineParityTests {
+    @Test func casesArePresent() {
+        #expect(PipelineCase.all.count >= 20)
+    }
+
+    /// Same seed, same request: every step's latents within 1e-4 and the image ≥ 40 dB PSNR of diffusers'.
+    @Test(arguments: PipelineCase.all)
+    func matchesDiffusers(_ testCase: PipelineCase) async throws {
+        let pipeline = try await PipelineCache.shared.pipeline(testCase.model)
+        let request = GenerationRequest(
+            prompt: testCase.prompt, negativePrompt: testCase.negativePrompt ?? "", stepCount: testCase.steps,
+            guidanceScale: testCase.guidanceScale, seed: testCase.seed, width: testCase.width, height: testCase.height,
+            scheduler: try testCase.scheduler.map { try SchedulerKind(named: $0) })
+        var stepLatents: [Tensor] = []
+        let result = try pipeline.generate(request) { progress in
+            stepLatents.append(progress.latents)
+            return true
+        }
+
+        let reference = try SafeTensorsFile(contentsOf: Fixtures.url("reference/pipeline/\(testCase.name).safetensors"))
+        let expectedSteps = try reference.load("latents.step")  // [steps, 1, 4, h, w]
+        let perStep = expectedSteps.count / expectedSteps.shape[0]
+        #expect(stepLatents.count == expectedSteps.shape[0])
+        for (i, latents) in stepLatents.enumerated() where i < expectedSteps.shape[0] {
+            let expected = Array(expectedSteps.scalars[(i * perStep)..<((i + 1) * perStep)])
+            let error = relativeError(latents.scalars, expected)
+            #expect(error < 1e-4, "step \(i + 1): relative error \(error)")
+        }
+
+        let (expectedImage, _) = try readImage(at: Fixtures.url("reference/pipeline/\(testCase.name).png"))
+        #expect(result.image.width == testCase.width && result.image.height == testCase.height)
+        let quality = psnr(result.image.pixels, expectedImage.droppingAlpha().pixels)
+        #expect(quality >= 40, "PSNR \(quality) dB")
+    }
+}
