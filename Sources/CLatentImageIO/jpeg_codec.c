@@ -101,7 +101,9 @@ static int jpeg_decode_inner(jpeg_state *state, struct jpeg_decompress_struct *i
     if (state->truncated || info->output_scanline < height) {
         return lio_fail(LIO_ERR_TRUNCATED, message, capacity, "truncated JPEG data");
     }
+    // Finishing reads up to EOI, so a file cut after its last scanline is caught here.
     jpeg_finish_decompress(info);
+    if (state->truncated) return lio_fail(LIO_ERR_TRUNCATED, message, capacity, "truncated JPEG data");
     out->width = (int32_t)width;
     out->height = (int32_t)height;
     out->channels = 3;

@@ -119,6 +119,9 @@ int lio_webp_encode(const uint8_t *pixels, int32_t width, int32_t height, int32_
     if (quality > 100) quality = 100;
     config.quality = (float)quality;
     if (lossless) {
+        // For lossless, quality means compression effort; keep libwebp's default rather than the caller's
+        // visual quality, which would make large images needlessly slow to encode.
+        config.quality = 75.0f;
         config.lossless = 1;
         // Keep RGB under fully transparent pixels so a lossless round trip is bit exact.
         config.exact = 1;

@@ -53,7 +53,7 @@ public func decodeImage(
 /// - Parameters:
 ///   - image: RGB or RGBA pixels. JPEG drops alpha (the colour bytes are kept, not composited).
 ///   - format: The output format.
-///   - quality: 1...100; used by JPEG and lossy WebP, ignored by PNG.
+///   - quality: 1...100; used by JPEG and lossy WebP, ignored by PNG and lossless WebP.
 ///   - lossless: WebP only: encode losslessly (every byte, including RGB under zero alpha, is kept).
 ///   - text: PNG only (ignored for JPEG and WebP): text chunks by key. A value with only Latin-1 characters
 ///     is stored as tEXt, otherwise as UTF-8 iTXt. Keys are PNG keywords: 1-79 printable Latin-1 characters.

@@ -29,6 +29,7 @@ public enum ImageIOError: Error, CustomStringConvertible, Equatable {
     /// A decoding failure of the file at `path`.
     indirect case inFile(path: String, ImageIOError)
 
+    /// A one-line message naming the problem (and the path, for file errors).
     public var description: String {
         switch self {
         case .empty(let format): "empty \(format?.displayName ?? "image") data"

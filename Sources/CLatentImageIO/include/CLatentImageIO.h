@@ -86,7 +86,8 @@ int lio_jpeg_encode(const uint8_t *pixels, int32_t width, int32_t height, int32_
 /// Decodes a still WebP (lossy or lossless) to RGB8, or RGBA8 when the image has alpha.
 int lio_webp_decode(const uint8_t *data, size_t size, uint64_t max_pixels, lio_decoded *out,
                     char *message, size_t message_capacity);
-/// Encodes RGB or RGBA pixels as WebP: lossy at `quality` (0...100), or lossless keeping every value exactly.
+/// Encodes RGB or RGBA pixels as WebP: lossy at `quality` (0...100), or lossless keeping every value exactly
+/// (then `quality` is ignored and libwebp's default effort is used).
 int lio_webp_encode(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels, int32_t quality,
                     int32_t lossless, lio_buffer *out, char *message, size_t message_capacity);
 
