@@ -78,6 +78,15 @@ extension StableDiffusionPipeline {
     /// A1111's short model hash (AutoV2: the first 10 hex digits of the file's SHA-256); for a diffusers
     /// folder, of the UNet's weights file.
     public func modelHash() throws -> String {
-        try ModelHash.autoV2(of: modelURL)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelURL.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return try ModelHash.autoV2(of: modelURL)
+        }
+        let unet = modelURL.appendingPathComponent("unet")
+        for name in ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"] {
+            let file = unet.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: file.path) { return try ModelHash.autoV2(of: file) }
+        }
+        throw PipelineError.unsupportedModel(path: modelURL.path, reason: "no single UNet weights file to hash")
     }
 }
