@@ -17,19 +17,31 @@ struct PipelineCase: Decodable, Sendable, CustomTestStringConvertible {
     let seed: UInt64
     let width: Int
     let height: Int
+    /// The fixture folder under `Tests/Fixtures/reference/` holding this case's files.
+    var suite = ""
 
     enum CodingKeys: String, CodingKey {
         case name, model, prompt, steps, scheduler, seed, width, height
         case negativePrompt = "negative_prompt", guidanceScale = "guidance_scale"
     }
 
-    var testDescription: String { name }
+    var testDescription: String { "\(suite)/\(name)" }
 
+    /// Every case of every `Tests/Fixtures/reference/*/cases.json` (one folder per dump script).
     static let all: [PipelineCase] = {
-        let url = Fixtures.url("reference/pipeline/cases.json")
-        guard let data = try? Data(contentsOf: url) else { return [] }
-        return (try? JSONDecoder().decode([PipelineCase].self, from: data)) ?? []
+        let root = Fixtures.url("reference")
+        let suites = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return suites.sorted().flatMap { suite -> [PipelineCase] in
+            let url = root.appendingPathComponent(suite).appendingPathComponent("cases.json")
+            guard let data = try? Data(contentsOf: url),
+                  let cases = try? JSONDecoder().decode([PipelineCase].self, from: data) else { return [] }
+            return cases.map { var c = $0; c.suite = suite; return c }
+        }
     }()
+
+    func fixture(_ extension: String) -> URL {
+        Fixtures.url("reference/\(suite)/\(name).\(`extension`)")
+    }
 }
 
 /// Loaded pipelines shared across cases (loading is cheap, but the suite runs cases in parallel).
@@ -65,7 +77,7 @@ struct PipelineParityTests {
             return true
         }
 
-        let reference = try SafeTensorsFile(contentsOf: Fixtures.url("reference/pipeline/\(testCase.name).safetensors"))
+        let reference = try SafeTensorsFile(contentsOf: testCase.fixture("safetensors"))
         let expectedSteps = try reference.load("latents.step")  // [steps, 1, 4, h, w]
         let perStep = expectedSteps.count / expectedSteps.shape[0]
         #expect(stepLatents.count == expectedSteps.shape[0])
@@ -75,7 +87,7 @@ struct PipelineParityTests {
             #expect(error < 1e-4, "step \(i + 1): relative error \(error)")
         }
 
-        let (expectedImage, _) = try readImage(at: Fixtures.url("reference/pipeline/\(testCase.name).png"))
+        let (expectedImage, _) = try readImage(at: testCase.fixture("png"))
         #expect(result.image.width == testCase.width && result.image.height == testCase.height)
         let quality = psnr(result.image.pixels, expectedImage.droppingAlpha().pixels)
         #expect(quality >= 40, "PSNR \(quality) dB")

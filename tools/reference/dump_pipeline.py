@@ -72,15 +72,23 @@ CASES = [
 ]
 
 
-def scheduler_class(name):
-    import diffusers
+def _from_config(class_name, **overrides):
+    def make(config):
+        import diffusers
 
-    return {
-        "ddim": diffusers.DDIMScheduler,
-        "euler": diffusers.EulerDiscreteScheduler,
-        "euler_a": diffusers.EulerAncestralDiscreteScheduler,
-        "pndm": diffusers.PNDMScheduler,
-    }[name]
+        return getattr(diffusers, class_name).from_config(config, **overrides)
+
+    return make
+
+
+# Latent's scheduler names → how diffusers builds that scheduler from the model's config. Other dump scripts
+# (e.g. dump_pipeline_<suite>.py) extend this table and call main() with their own cases and folder.
+SCHEDULER_FACTORIES = {
+    "ddim": _from_config("DDIMScheduler"),
+    "euler": _from_config("EulerDiscreteScheduler"),
+    "euler_a": _from_config("EulerAncestralDiscreteScheduler"),
+    "pndm": _from_config("PNDMScheduler"),
+}
 
 
 _pipes = {}
@@ -103,11 +111,11 @@ def load(model):
 
 
 @torch.no_grad()
-def run(spec):
+def run(spec, out=OUT):
     pipe = load(spec["model"])
     default = pipe.scheduler
     if spec["scheduler"] is not None:
-        pipe.scheduler = scheduler_class(spec["scheduler"]).from_config(default.config)
+        pipe.scheduler = SCHEDULER_FACTORIES[spec["scheduler"]](default.config)
     captured = {"steps": []}
     prepare = pipe.prepare_latents
 
@@ -143,14 +151,14 @@ def run(spec):
         pipe.scheduler = default
     image = result.images[0]  # [h, w, 3] float in [0, 1]
     pixels = (image * 255).round().astype(np.uint8)
-    Image.fromarray(pixels).save(OUT / f"{spec['name']}.png", optimize=True)
+    Image.fromarray(pixels).save(out / f"{spec['name']}.png", optimize=True)
     tensors = {
         "latents.initial": captured["initial"],
         "latents.step": torch.stack(captured["steps"]),
         "timesteps": timesteps,
         "prompt_embeds": captured["prompt_embeds"],
     }
-    save_file({k: v.to(torch.float32).contiguous() for k, v in tensors.items()}, OUT / f"{spec['name']}.safetensors")
+    save_file({k: v.to(torch.float32).contiguous() for k, v in tensors.items()}, out / f"{spec['name']}.safetensors")
     saturated = float(((pixels == 0) | (pixels == 255)).mean())
     print(
         f"{spec['name']:36s} steps={len(captured['steps'])} embeds={list(captured['prompt_embeds'].shape)} "
@@ -160,13 +168,15 @@ def run(spec):
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in used.items() if k == "_class_name" or not k.startswith("_")}
 
 
-def main():
-    OUT.mkdir(parents=True, exist_ok=True)
+def main(cases=CASES, out=OUT):
+    """Runs every case and writes its files plus `cases.json` into `out`; the Swift parity test picks up every
+    `Tests/Fixtures/reference/*/cases.json`."""
+    out.mkdir(parents=True, exist_ok=True)
     listing = []
-    for spec in CASES:
-        used = run(spec)
+    for spec in cases:
+        used = run(spec, out)
         listing.append({**spec, "scheduler_config": used})
-    (OUT / "cases.json").write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "cases.json").write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
