@@ -18,14 +18,14 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Image height in pixels (a multiple of 8); `nil` uses the model's default size.
     public var height: Int?
     /// The sampler; `nil` uses the model's own scheduler.
-    public var scheduler: SchedulerKind?
+    public var scheduler: SchedulerChoice?
     /// Overrides the model's prediction type (`epsilon` / `v_prediction`) for checkpoints that misreport it.
     public var predictionType: String?
 
     /// Creates a request with diffusers' defaults (20 steps, CFG 7.5).
     public init(
         prompt: String, negativePrompt: String = "", stepCount: Int = 20, guidanceScale: Float = 7.5, seed: UInt64 = 0,
-        width: Int? = nil, height: Int? = nil, scheduler: SchedulerKind? = nil, predictionType: String? = nil
+        width: Int? = nil, height: Int? = nil, scheduler: SchedulerChoice? = nil, predictionType: String? = nil
     ) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt

@@ -24,7 +24,7 @@ public struct GenerationResult: Sendable {
     /// The request with defaults resolved (size, scheduler).
     public var request: GenerationRequest
     /// The scheduler that ran.
-    public var scheduler: SchedulerKind
+    public var scheduler: SchedulerChoice
 }
 
 /// Text-to-image generation with Stable Diffusion 1.x/2.x: tokenizer, CLIP text encoder, UNet, VAE and a
@@ -95,13 +95,14 @@ public final class StableDiffusionPipeline: Sendable {
 
     /// The scheduler a request runs: its own choice, else the model's (`_class_name`).
     /// - Throws: `SchedulerError.unsupportedModelScheduler` when the model names a scheduler Latent lacks.
-    public func resolvedScheduler(_ requested: SchedulerKind?) throws -> SchedulerKind {
+    public func resolvedScheduler(_ requested: SchedulerChoice?) throws -> SchedulerChoice {
         if let requested { return requested }
         guard let className = schedulerConfiguration.className, let kind = SchedulerKind(diffusersClassName: className) else {
             throw SchedulerError.unsupportedModelScheduler(
-                className: schedulerConfiguration.className, supported: SchedulerKind.validNames)
+                className: schedulerConfiguration.className, supported: SchedulerChoice.validNames)
         }
-        return kind
+        // The model's own config may already ask for Karras/exponential sigmas; it is passed through as-is.
+        return SchedulerChoice(kind)
     }
 
     /// Encodes the prompt (and, with guidance, the negative prompt) to text embeddings.

@@ -46,6 +46,15 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         }
     }
 
+    /// The sigma schedules this algorithm can run on (`use_karras_sigmas` / `use_exponential_sigmas` in its
+    /// diffusers class); `latent schedulers` lists one name per entry.
+    public var supportedSigmaSchedules: [SigmaScheduleVariant] {
+        switch self {
+        case .ddim, .pndm, .eulerAncestral: [.standard]
+        case .euler: [.standard, .karras, .exponential]
+        }
+    }
+
     /// Other spellings accepted by `init(named:)` (k-diffusion and web-UI names).
     var aliases: [String] {
         switch self {

@@ -59,7 +59,7 @@ struct GenerateCommand: ParsableCommand {
 
     private func generate() throws {
         // Everything checkable is checked before the model loads.
-        let kind = try scheduler.map { try SchedulerKind(named: $0) }
+        let kind = try scheduler.map { try SchedulerChoice(named: $0) }
         let seed = self.seed ?? UInt64.random(in: 0..<(1 << 32))
         let outputURL = URL(fileURLWithPath: output ?? "latent-\(seed).png")
         let format = try OutputTarget.check(outputURL)

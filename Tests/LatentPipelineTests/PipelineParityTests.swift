@@ -70,7 +70,7 @@ struct PipelineParityTests {
         let request = GenerationRequest(
             prompt: testCase.prompt, negativePrompt: testCase.negativePrompt ?? "", stepCount: testCase.steps,
             guidanceScale: testCase.guidanceScale, seed: testCase.seed, width: testCase.width, height: testCase.height,
-            scheduler: try testCase.scheduler.map { try SchedulerKind(named: $0) })
+            scheduler: try testCase.scheduler.map { try SchedulerChoice(named: $0) })
         var stepLatents: [Tensor] = []
         let result = try pipeline.generate(request) { progress in
             stepLatents.append(progress.latents)
