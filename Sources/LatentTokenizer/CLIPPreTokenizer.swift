@@ -13,14 +13,7 @@ enum CLIPPreTokenizer {
 
     /// The normalised form of `text`: NFC, whitespace runs collapsed to one space, lower case.
     static func normalize(_ text: Scalars) -> Scalars {
-        let composed: Scalars
-        if text.allSatisfy({ $0.isASCII }) {
-            composed = text
-        } else {
-            var view = String.UnicodeScalarView()
-            view.append(contentsOf: text)
-            composed = Array(String(view).precomposedStringWithCanonicalMapping.unicodeScalars)
-        }
+        let composed = text.allSatisfy { $0.isASCII } ? text : UnicodeNFC.compose(text)
         var out = Scalars()
         out.reserveCapacity(composed.count)
         var inSpace = false
