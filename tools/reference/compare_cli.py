@@ -26,10 +26,14 @@ def psnr(a, b):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--latent", default=str(ROOT / ".build/release/latent"))
+    parser.add_argument("--reference", help="a folder holding cases.json (e.g. from dump_pipeline_full.py)")
     parser.add_argument("suites", nargs="*")
     args = parser.parse_args()
-    reference = ROOT / "Tests/Fixtures/reference"
-    suites = args.suites or sorted(p.parent.name for p in reference.glob("*/cases.json"))
+    if args.reference:
+        reference, suites = pathlib.Path(args.reference).resolve().parent, [pathlib.Path(args.reference).name]
+    else:
+        reference = ROOT / "Tests/Fixtures/reference"
+        suites = args.suites or sorted(p.parent.name for p in reference.glob("*/cases.json"))
     worst = math.inf
     with tempfile.TemporaryDirectory() as tmp:
         for suite in suites:
