@@ -50,8 +50,7 @@ import Testing
         let inputs = try Self.inputs.get()
         let file = try Self.load(SchedulerFixtures.TrajectoryFile.self, "\(kind.cliName).json")
         #expect(file.kind == kind.cliName)
-        #expect(file.cases.count >= 30, "fixture for \(kind) has only \(file.cases.count) cases")
-        var worst: Float = 0
+        #expect(file.cases.count >= 20, "fixture for \(kind) has only \(file.cases.count) cases")
         for reference in file.cases {
             let configuration = try #require(file.configs[reference.configName])
             let label = "\(kind) \(reference.configName) n=\(reference.steps)\(reference.eta.map { " gamma=\($0)" } ?? "")"
@@ -74,13 +73,11 @@ import Testing
                 sample = try scheduler.step(modelOutput: inputs.tensor(inputs.modelOutputs[index]), stepIndex: index,
                                             sample: sample, random: random)
                 let error = tensorRelativeError(sample.scalars, expected)
-                worst = max(worst, error)
                 #expect(error <= 1e-5, "\(label): sample after step \(index) off by \(error)")
             }
             #expect(random.remaining == 0 && random.draws == reference.noises.count,
                     "\(label): drew \(random.draws) noise tensors, reference drew \(reference.noises.count)")
         }
-        print("\(kind): worst relative sample error \(worst) over \(file.cases.count) runs")
     }
 
     @Test(arguments: [
