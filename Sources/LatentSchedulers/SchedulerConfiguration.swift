@@ -59,6 +59,26 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     /// `_use_default_values`: keys an older save filled with defaults.
     public var useDefaultValues: [String]?
 
+    // Keys of the multistep solvers and consistency-model schedulers (UniPC, DEIS, LCM, TCD).
+    /// `solver_order`: multistep order of UniPC / DEIS.
+    public var solverOrder: Int?
+    /// `solver_type`: `bh1`/`bh2` (UniPC), `logrho` (DEIS).
+    public var solverType: String?
+    /// `algorithm_type`: the solver family (`deis` for DEIS).
+    public var algorithmType: String?
+    /// `lower_order_final`: drop to lower orders on the last steps.
+    public var lowerOrderFinal: Bool?
+    /// `predict_x0`: UniPC updates on the predicted clean sample (else on the noise).
+    public var predictX0: Bool?
+    /// `disable_corrector`: UniPC step indices whose corrector is skipped.
+    public var disableCorrector: [Int]?
+    /// `use_flow_sigmas`: flow-matching sigmas (not implemented).
+    public var useFlowSigmas: Bool?
+    /// `original_inference_steps`: the distillation schedule length of LCM / TCD.
+    public var originalInferenceSteps: Int?
+    /// `timestep_scaling`: LCM's boundary-condition timestep scale.
+    public var timestepScaling: Double?
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case className = "_class_name"
         case numTrainTimesteps = "num_train_timesteps"
@@ -84,6 +104,15 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case timestepType = "timestep_type"
         case thresholding
         case useDefaultValues = "_use_default_values"
+        case solverOrder = "solver_order"
+        case solverType = "solver_type"
+        case algorithmType = "algorithm_type"
+        case lowerOrderFinal = "lower_order_final"
+        case predictX0 = "predict_x0"
+        case disableCorrector = "disable_corrector"
+        case useFlowSigmas = "use_flow_sigmas"
+        case originalInferenceSteps = "original_inference_steps"
+        case timestepScaling = "timestep_scaling"
     }
 
     /// Creates a configuration; every key left `nil` takes the chosen scheduler class's default.
@@ -152,6 +181,15 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         finalSigmasType = try value(String.self, .finalSigmasType)
         timestepType = try value(String.self, .timestepType)
         thresholding = try value(Bool.self, .thresholding)
+        solverOrder = try value(Int.self, .solverOrder)
+        solverType = try value(String.self, .solverType)
+        algorithmType = try value(String.self, .algorithmType)
+        lowerOrderFinal = try value(Bool.self, .lowerOrderFinal)
+        predictX0 = try value(Bool.self, .predictX0)
+        disableCorrector = try value([Int].self, .disableCorrector)
+        useFlowSigmas = try value(Bool.self, .useFlowSigmas)
+        originalInferenceSteps = try value(Int.self, .originalInferenceSteps)
+        timestepScaling = try value(Double.self, .timestepScaling)
         useDefaultValues = nil
     }
 

@@ -12,6 +12,14 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case euler
     /// `EulerAncestralDiscreteScheduler`.
     case eulerAncestral = "euler_a"
+    /// `UniPCMultistepScheduler`.
+    case unipc
+    /// `DEISMultistepScheduler`.
+    case deis
+    /// `LCMScheduler` (for LCM-distilled models).
+    case lcm
+    /// `TCDScheduler` (for TCD-distilled models).
+    case tcd
 
     /// The command-line name (`--scheduler euler_a`).
     public var cliName: String { rawValue }
@@ -23,6 +31,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PLMS"
         case .euler: "Euler"
         case .eulerAncestral: "Euler a"
+        case .unipc: "UniPC"
+        case .deis: "DEIS"
+        case .lcm: "LCM"
+        case .tcd: "TCD"
         }
     }
 
@@ -33,6 +45,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PNDMScheduler"
         case .euler: "EulerDiscreteScheduler"
         case .eulerAncestral: "EulerAncestralDiscreteScheduler"
+        case .unipc: "UniPCMultistepScheduler"
+        case .deis: "DEISMultistepScheduler"
+        case .lcm: "LCMScheduler"
+        case .tcd: "TCDScheduler"
         }
     }
 
@@ -43,6 +59,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PNDM/PLMS: 4th-order linear multistep; Stable Diffusion 1.x's default"
         case .euler: "Euler: first-order ODE solver in sigma space; fast and predictable"
         case .eulerAncestral: "Euler ancestral: Euler plus fresh noise each step; varied, does not converge"
+        case .unipc: "UniPC: 2nd-order multistep predictor-corrector; strong at 5-20 steps"
+        case .deis: "DEIS: 2nd-order exponential-integrator multistep; strong at 10-20 steps"
+        case .lcm: "LCM: latent consistency sampling in 2-8 steps; needs an LCM-distilled model (low CFG)"
+        case .tcd: "TCD: trajectory consistency sampling in 2-8 steps; needs a TCD-distilled model (low CFG)"
         }
     }
 
@@ -50,8 +70,17 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     /// diffusers class); `latent schedulers` lists one name per entry.
     public var supportedSigmaSchedules: [SigmaScheduleVariant] {
         switch self {
-        case .ddim, .pndm, .eulerAncestral: [.standard]
-        case .euler: [.standard, .karras, .exponential]
+        case .ddim, .pndm, .eulerAncestral, .lcm, .tcd: [.standard]
+        case .euler, .unipc, .deis: [.standard, .karras, .exponential]
+        }
+    }
+
+    /// Whether the sampler only gives good images on a model distilled for it (LCM / TCD); the CLI warns when
+    /// such a sampler runs on a model without that distillation.
+    public var needsDistilledModel: Bool {
+        switch self {
+        case .lcm, .tcd: true
+        case .ddim, .pndm, .euler, .eulerAncestral, .unipc, .deis: false
         }
     }
 
@@ -62,6 +91,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: ["plms"]
         case .euler: ["k_euler"]
         case .eulerAncestral: ["k_euler_a", "k_euler_ancestral", "euler_ancestral"]
+        case .unipc: ["uni_pc"]
+        case .deis: []
+        case .lcm: ["latent_consistency"]
+        case .tcd: []
         }
     }
 
@@ -137,5 +170,10 @@ public func makeScheduler(
     case .pndm: return try PNDMScheduler(configuration: configuration, stepCount: stepCount)
     case .euler: return try EulerDiscreteScheduler(configuration: configuration, stepCount: stepCount)
     case .eulerAncestral: return try EulerAncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .unipc: return try UniPCMultistepScheduler(configuration: configuration, stepCount: stepCount)
+    case .deis: return try DEISMultistepScheduler(configuration: configuration, stepCount: stepCount)
+    case .lcm: return try LCMScheduler(configuration: configuration, stepCount: stepCount)
+    // StableDiffusionPipeline passes its eta (0.0 by default) to TCD's step as gamma.
+    case .tcd: return try TCDScheduler(configuration: configuration, stepCount: stepCount, gamma: 0)
     }
 }
