@@ -70,27 +70,31 @@ struct BenchCommand: ParsableCommand {
 
         // Text encoding is timed on its own; the generation below encodes again inside its first step,
         // and that time is subtracted from the step total.
-        let encodeStart = Date()
+        let encodeStart = Date(), encodeCPU = Self.processCPUSeconds()
         _ = try pipeline.encodePrompt(
             request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: request.usesClassifierFreeGuidance)
         let textEncodeSeconds = Date().timeIntervalSince(encodeStart)
+        let textEncodeCPU = Self.processCPUSeconds() - encodeCPU
 
         var stepCount = 0
-        var lastStep = Date()
-        let generateStart = Date()
+        var lastStep = Date(), lastStepCPU = 0.0
+        let generateStart = Date(), generateCPU = Self.processCPUSeconds()
         _ = try pipeline.generate(request) { progress in
             stepCount = progress.stepCount
             lastStep = Date()
+            lastStepCPU = Self.processCPUSeconds()
             return true
         }
-        let end = Date()
+        let end = Date(), endCPU = Self.processCPUSeconds()
+        let unetCPU = max(0, lastStepCPU - generateCPU - textEncodeCPU)
         let unetSeconds = max(0, lastStep.timeIntervalSince(generateStart) - textEncodeSeconds)
         let result = BenchResult(
             width: request.width ?? pipeline.defaultWidth, height: request.height ?? pipeline.defaultHeight,
             steps: stepCount, guided: request.usesClassifierFreeGuidance, loadSeconds: loadSeconds,
             textEncodeSeconds: textEncodeSeconds, unetStepSeconds: unetSeconds / Double(max(1, stepCount)),
             vaeDecodeSeconds: end.timeIntervalSince(lastStep), peakRSSBytes: Self.peakResidentBytes(),
-            cpuSeconds: Self.processCPUSeconds())
+            cpuSeconds: endCPU, textEncodeCPUSeconds: textEncodeCPU,
+            unetStepCPUSeconds: unetCPU / Double(max(1, stepCount)), vaeDecodeCPUSeconds: endCPU - lastStepCPU)
         print(json ? result.jsonLine : result.table)
     }
 
@@ -123,6 +127,10 @@ struct BenchResult: Codable {
     var vaeDecodeSeconds: Double
     var peakRSSBytes: Int
     var cpuSeconds: Double
+    /// CPU seconds (all threads) per phase: steadier than wall time on a shared machine.
+    var textEncodeCPUSeconds: Double
+    var unetStepCPUSeconds: Double
+    var vaeDecodeCPUSeconds: Double
 
     enum CodingKeys: String, CodingKey {
         case width, height, steps, guided
@@ -132,6 +140,9 @@ struct BenchResult: Codable {
         case vaeDecodeSeconds = "vae_decode_s"
         case peakRSSBytes = "peak_rss_bytes"
         case cpuSeconds = "cpu_s"
+        case textEncodeCPUSeconds = "text_encode_cpu_s"
+        case unetStepCPUSeconds = "unet_step_cpu_s"
+        case vaeDecodeCPUSeconds = "vae_decode_cpu_s"
     }
 
     var jsonLine: String {
@@ -149,10 +160,10 @@ struct BenchResult: Codable {
         return [
             "latent bench: \(width)×\(height), \(steps) steps, \(guided ? "CFG (batch 2)" : "no CFG")",
             row("load", String(format: "%.2f s", loadSeconds)),
-            row("text encode", String(format: "%.3f s", textEncodeSeconds)),
-            row("UNet step (mean)", String(format: "%.3f s", unetStepSeconds)),
-            row("VAE decode", String(format: "%.3f s", vaeDecodeSeconds)),
-            row("peak RSS", String(format: "%.2f GiB (%d bytes)", gib, peakRSSBytes)),
+            row("text encode", String(format: "%.3f s (CPU %.2f s)", textEncodeSeconds, textEncodeCPUSeconds)),
+            row("UNet step (mean)", String(format: "%.3f s (CPU %.2f s)", unetStepSeconds, unetStepCPUSeconds)),
+            row("VAE decode", String(format: "%.3f s (CPU %.2f s)", vaeDecodeSeconds, vaeDecodeCPUSeconds)),
+            row("peak RSS", String(format: "%.2f GiB", gib) + " (\(peakRSSBytes) bytes)"),
             row("process CPU time", String(format: "%.1f s", cpuSeconds)),
         ].joined(separator: "\n")
     }
