@@ -1,7 +1,8 @@
+import CLatentKernels
 import Foundation
 
 /// Query rows processed per block, so the score matrix stays small at any image size.
-private let queryBlock = 256
+private let queryBlock = 512
 
 /// Multi-head scaled dot-product attention, `softmax(Q·Kᵀ·scale [+ causal mask]) · V` per head.
 ///
@@ -25,29 +26,38 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, cau
     let d = width / heads
     let alpha = scale ?? 1 / Float(d).squareRoot()
     let block = min(queryBlock, nq)
+    let blocksPerHead = (nq + block - 1) / block
+    // One scratch block reused by every (batch, head, block) job: the GEMMs are threaded by OpenBLAS and the
+    // softmax rows are split over the cores, so jobs run one after another without nesting thread pools.
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * nk)
+    defer { scores.deallocate() }
+    let scoresBox = UncheckedSendable(scores)
     return Tensor(uninitializedShape: query.shape) { out in
         query.scalars.withUnsafeBufferPointer { qp in
             key.scalars.withUnsafeBufferPointer { kp in
                 value.scalars.withUnsafeBufferPointer { vp in
-                    let jobs = b * heads * ((nq + block - 1) / block)
-                    let blocksPerHead = (nq + block - 1) / block
-                    parallelFor(jobs) { job in
+                    for job in 0..<(b * heads * blocksPerHead) {
                         let bh = job / blocksPerHead, qb = job % blocksPerHead
                         let batch = bh / heads, head = bh % heads
                         let q0 = qb * block, rows = min(block, nq - q0)
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * nk)
-                        defer { scores.deallocate() }
                         let qBase = qp.baseAddress! + (batch * nq + q0) * width + head * d
                         let kBase = kp.baseAddress! + batch * nk * width + head * d
                         let vBase = vp.baseAddress! + batch * nk * width + head * d
                         // [rows, D] · [nk, D]ᵀ → [rows, nk]
                         sgemm(transposeA: false, transposeB: true, m: rows, n: nk, k: d, alpha: alpha,
                               a: qBase, lda: width, b: kBase, ldb: width, c: scores, ldc: nk)
-                        for r in 0..<rows {
-                            let row = scores + r * nk
-                            let visible = causal ? min(nk, q0 + r + 1) : nk
-                            softmaxRow(row, count: visible)
-                            if visible < nk { (row + visible).update(repeating: 0, count: nk - visible) }
+                        parallelRanges(rows, grain: 16) { range in
+                            let base = scoresBox.value
+                            if causal {
+                                for r in range {
+                                    let row = base + r * nk
+                                    let visible = min(nk, q0 + r + 1)
+                                    latent_softmax_rows(row, 1, nk, visible)
+                                    if visible < nk { (row + visible).update(repeating: 0, count: nk - visible) }
+                                }
+                            } else {
+                                latent_softmax_rows(base + range.lowerBound * nk, range.count, nk, nk)
+                            }
                         }
                         // [rows, nk] · [nk, D] → out[rows, head·D ..< (head+1)·D]
                         sgemm(transposeA: false, transposeB: false, m: rows, n: d, k: nk,
@@ -58,19 +68,4 @@ public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, cau
             }
         }
     }
-}
-
-/// In-place numerically stable softmax of one row.
-@inline(__always)
-func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
-    var maxValue = -Float.infinity
-    for i in 0..<count { maxValue = max(maxValue, row[i]) }
-    var sum: Float = 0
-    for i in 0..<count {
-        let e = expf(row[i] - maxValue)
-        row[i] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for i in 0..<count { row[i] *= inv }
 }

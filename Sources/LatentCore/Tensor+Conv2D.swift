@@ -1,3 +1,4 @@
+import CLatentKernels
 /// Zero padding around a 2-D input, in pixels per side.
 public struct Padding2D: Sendable, Equatable {
     public var top: Int, left: Int, bottom: Int, right: Int
@@ -50,8 +51,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
                             if pointwise {
                                 bmat = src
                             } else {
-                                im2col(src, c: c, h: h, w: w, kh: kh, kw: kw, stride: stride, padding: padding,
-                                       wo: wo, row0: row0, rows: rows, into: colp.baseAddress!)
+                                // Channels unfold into disjoint column rows, so they split over the cores.
+                                let col = UncheckedSendable(colp.baseAddress!)
+                                parallelRanges(c, grain: 8) { range in
+                                    im2col(src + range.lowerBound * h * w, c: range.count, h: h, w: w, kh: kh, kw: kw,
+                                           stride: stride, padding: padding, wo: wo, row0: row0, rows: rows,
+                                           into: col.value + range.lowerBound * kh * kw * rows * wo)
+                                }
                                 bmat = UnsafePointer(colp.baseAddress!)
                             }
                             // [O, k] · [k, rows·Wo] → dst[:, row0·Wo ..< (row0+rows)·Wo]
@@ -62,10 +68,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
                         }
                         if let bias {
                             bias.scalars.withUnsafeBufferPointer { bp in
-                                for oc in 0..<o {
-                                    let plane = dst + oc * ho * wo
-                                    let v = bp[oc]
-                                    for i in 0..<(ho * wo) { plane[i] += v }
+                                parallelRanges(o, grain: max(1, (1 << 16) / (ho * wo))) { range in
+                                    for oc in range { latent_add_scalar(dst + oc * ho * wo, bp[oc], ho * wo) }
                                 }
                             }
                         }

@@ -1,3 +1,4 @@
+import CLatentKernels
 import Foundation
 
 extension Tensor {
@@ -36,7 +37,10 @@ extension Tensor {
         precondition(shape == other.shape, "elementwise shapes \(shape) and \(other.shape) differ")
         other.scalars.withUnsafeBufferPointer { b in
             scalars.withUnsafeMutableBufferPointer { a in
-                for i in 0..<a.count { a[i] += b[i] }
+                let (ab, bb) = (UncheckedSendable(a.baseAddress!), UncheckedSendable(b.baseAddress!))
+                parallelRanges(a.count, grain: 1 << 16) { r in
+                    latent_add(ab.value + r.lowerBound, bb.value + r.lowerBound, r.count)
+                }
             }
         }
     }
@@ -45,13 +49,18 @@ extension Tensor {
     public mutating func addChannelBias(_ bias: Tensor) {
         let n = shape[0], c = shape[1]
         precondition(bias.count == c, "channel bias of \(bias.count) for \(c) channels")
-        let spatial = count / (n * c)
-        bias.scalars.withUnsafeBufferPointer { b in
-            scalars.withUnsafeMutableBufferPointer { a in
-                for i in 0..<(n * c) {
-                    let v = b[i % c]
-                    for j in 0..<spatial { a[i * spatial + j] += v }
-                }
+        addPlaneValues(count: n * c) { bias.scalars[$0 % c] }
+    }
+
+    /// Adds `value(i)` to every element of plane `i`, the tensor viewed as `planes` equal contiguous planes
+    /// (e.g. `[N·C, H·W]` for a per-sample, per-channel bias).
+    public mutating func addPlaneValues(count planes: Int, _ value: (Int) -> Float) {
+        let spatial = count / planes
+        let values = (0..<planes).map(value)
+        scalars.withUnsafeMutableBufferPointer { a in
+            let base = UncheckedSendable(a.baseAddress!)
+            parallelRanges(planes, grain: max(1, (1 << 16) / max(1, spatial))) { r in
+                for i in r { latent_add_scalar(base.value + i * spatial, values[i], spatial) }
             }
         }
     }
@@ -65,7 +74,15 @@ extension Tensor {
 }
 
 /// SiLU, `x · sigmoid(x)`.
-public func silu(_ x: Tensor) -> Tensor { x.map { $0 / (1 + expf(-$0)) } }
+public func silu(_ x: Tensor) -> Tensor {
+    Tensor(uninitializedShape: x.shape) { out in
+        x.scalars.withUnsafeBufferPointer { src in
+            parallelRanges(src.count, grain: 1 << 15) { r in
+                latent_silu(src.baseAddress! + r.lowerBound, out.baseAddress! + r.lowerBound, r.count)
+            }
+        }
+    }
+}
 
 /// GELU with the exact erf form (PyTorch's default `approximate="none"`).
 public func gelu(_ x: Tensor) -> Tensor { x.map { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) } }
@@ -81,13 +98,8 @@ public func geglu(_ x: Tensor) -> Tensor {
     shape[shape.count - 1] = f
     return Tensor(uninitializedShape: shape) { out in
         x.scalars.withUnsafeBufferPointer { src in
-            for r in 0..<rows {
-                let s = src.baseAddress! + r * width
-                let o = out.baseAddress! + r * f
-                for i in 0..<f {
-                    let g = s[f + i]
-                    o[i] = s[i] * (0.5 * g * (1 + erff(g * 0.70710678118654752)))
-                }
+            parallelRanges(rows, grain: 16) { r in
+                latent_geglu_rows(src.baseAddress! + r.lowerBound * width, out.baseAddress! + r.lowerBound * f, r.count, f)
             }
         }
     }
@@ -154,9 +166,14 @@ public func channelsToTokens(_ x: Tensor) -> Tensor {
     let hw = h * w
     return Tensor(uninitializedShape: [n, hw, c]) { out in
         x.scalars.withUnsafeBufferPointer { src in
-            for b in 0..<n {
-                let s = src.baseAddress! + b * c * hw, d = out.baseAddress! + b * c * hw
-                for ch in 0..<c { for p in 0..<hw { d[p * c + ch] = s[ch * hw + p] } }
+            // [C, HW] → [HW, C] per item, tiles split over the cores by channel blocks of 32.
+            parallelFor(n * ((c + 31) / 32)) { job in
+                let b = job / ((c + 31) / 32), c0 = (job % ((c + 31) / 32)) * 32, cs = min(32, c - c0)
+                let s = src.baseAddress! + b * c * hw + c0 * hw, d = out.baseAddress! + b * c * hw + c0
+                for p0 in stride(from: 0, to: hw, by: 64) {
+                    let ps = min(64, hw - p0)
+                    for ch in 0..<cs { for p in p0..<(p0 + ps) { d[p * c + ch] = s[ch * hw + p] } }
+                }
             }
         }
     }
@@ -168,9 +185,14 @@ public func tokensToChannels(_ x: Tensor, height h: Int, width w: Int) -> Tensor
     precondition(hw == h * w, "tokensToChannels: \(hw) tokens for \(h)×\(w)")
     return Tensor(uninitializedShape: [n, c, h, w]) { out in
         x.scalars.withUnsafeBufferPointer { src in
-            for b in 0..<n {
-                let s = src.baseAddress! + b * c * hw, d = out.baseAddress! + b * c * hw
-                for p in 0..<hw { for ch in 0..<c { d[ch * hw + p] = s[p * c + ch] } }
+            // [HW, C] → [C, HW] per item, split over the cores by channel blocks of 32.
+            parallelFor(n * ((c + 31) / 32)) { job in
+                let b = job / ((c + 31) / 32), c0 = (job % ((c + 31) / 32)) * 32, cs = min(32, c - c0)
+                let s = src.baseAddress! + b * c * hw + c0, d = out.baseAddress! + b * c * hw + c0 * hw
+                for p0 in stride(from: 0, to: hw, by: 64) {
+                    let ps = min(64, hw - p0)
+                    for ch in 0..<cs { for p in p0..<(p0 + ps) { d[ch * hw + p] = s[p * c + ch] } }
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+import CLatentKernels
 import Foundation
 
 /// Group normalisation (PyTorch `nn.GroupNorm`), optionally followed by SiLU.
@@ -26,33 +27,11 @@ public func groupNorm(
             weight.scalars.withUnsafeBufferPointer { wp in
                 bias.scalars.withUnsafeBufferPointer { bp in
                     parallelFor(n * groups) { job in
-                        let base = job * groupSize
-                        let src = xp.baseAddress! + base
-                        var sum = 0.0, sumSq = 0.0
-                        for i in 0..<groupSize {
-                            let v = Double(src[i])
-                            sum += v
-                            sumSq += v * v
-                        }
-                        let mean = sum / Double(groupSize)
-                        let variance = max(0, sumSq / Double(groupSize) - mean * mean)
-                        let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
-                        let meanF = Float(mean)
                         let firstChannel = (job % groups) * channelsPerGroup
-                        for cc in 0..<channelsPerGroup {
-                            let scale = wp[firstChannel + cc] * invStd
-                            let shift = bp[firstChannel + cc] - meanF * scale
-                            let s = src + cc * spatial
-                            let d = out.baseAddress! + base + cc * spatial
-                            if applySiLU {
-                                for i in 0..<spatial {
-                                    let v = s[i] * scale + shift
-                                    d[i] = v / (1 + expf(-v))
-                                }
-                            } else {
-                                for i in 0..<spatial { d[i] = s[i] * scale + shift }
-                            }
-                        }
+                        latent_group_norm_group(
+                            xp.baseAddress! + job * groupSize, out.baseAddress! + job * groupSize, channelsPerGroup,
+                            spatial, wp.baseAddress! + firstChannel, bp.baseAddress! + firstChannel, epsilon,
+                            applySiLU ? 1 : 0)
                     }
                 }
             }
@@ -74,20 +53,10 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Float)
         x.scalars.withUnsafeBufferPointer { xp in
             weight.scalars.withUnsafeBufferPointer { wp in
                 bias.scalars.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows {
-                        let s = xp.baseAddress! + r * d
-                        let o = out.baseAddress! + r * d
-                        var sum = 0.0
-                        for i in 0..<d { sum += Double(s[i]) }
-                        let mean = sum / Double(d)
-                        var sq = 0.0
-                        for i in 0..<d {
-                            let t = Double(s[i]) - mean
-                            sq += t * t
-                        }
-                        let invStd = Float(1 / (sq / Double(d) + Double(epsilon)).squareRoot())
-                        let meanF = Float(mean)
-                        for i in 0..<d { o[i] = (s[i] - meanF) * invStd * wp[i] + bp[i] }
+                    parallelRanges(rows, grain: 64) { range in
+                        latent_layer_norm_rows(
+                            xp.baseAddress! + range.lowerBound * d, out.baseAddress! + range.lowerBound * d, range.count,
+                            d, wp.baseAddress!, bp.baseAddress!, epsilon)
                     }
                 }
             }

@@ -29,3 +29,26 @@ double latent_torch_uniform_f64(latent_mt19937 *g);
 void latent_torch_normal_fill_f32(latent_mt19937 *g, float *data, size_t count, float mean, float stddev);
 
 #endif
+
+#ifndef CLATENT_NN_KERNELS
+#define CLATENT_NN_KERNELS
+/// In-place softmax of `rows` rows of `count` floats, `stride` floats apart (AVX-512 or AVX2 exp).
+void latent_softmax_rows(float *data, size_t rows, size_t stride, size_t count);
+/// Normalises one group (`channels` planes of `spatial` floats) with statistics in double, then applies
+/// the per-channel affine (`weight`/`bias` point at the group's first channel) and optionally SiLU.
+void latent_group_norm_group(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
+                             const float *bias, float epsilon, int silu);
+/// Layer normalisation of `rows` rows of width `d` (statistics in double).
+void latent_layer_norm_rows(const float *src, float *dst, size_t rows, size_t d, const float *weight,
+                            const float *bias, float epsilon);
+/// `dst = src · sigmoid(src)`; `dst` may equal `src`.
+void latent_silu(const float *src, float *dst, size_t n);
+/// GEGLU over `rows` rows of `2f` floats: `value · gelu_erf(gate)` → `rows × f`.
+void latent_geglu_rows(const float *src, float *dst, size_t rows, size_t f);
+/// `a += b` over `n` floats.
+void latent_add(float *a, const float *b, size_t n);
+/// `a += v` over `n` floats.
+void latent_add_scalar(float *a, float v, size_t n);
+/// `dst[c][r] = src[r][c]` for a `rows × cols` matrix.
+void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
+#endif

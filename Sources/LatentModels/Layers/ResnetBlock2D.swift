@@ -51,14 +51,7 @@ extension Tensor {
     mutating func addBatchChannelBias(_ bias: Tensor) {
         let n = shape[0], c = shape[1]
         precondition(bias.shape == [n, c], "bias \(bias.shape) does not match \(shape)")
-        let spatial = count / (n * c)
-        bias.scalars.withUnsafeBufferPointer { b in
-            scalars.withUnsafeMutableBufferPointer { a in
-                for i in 0..<(n * c) {
-                    let v = b[i]
-                    for j in 0..<spatial { a[i * spatial + j] += v }
-                }
-            }
-        }
+        let values = bias.scalars
+        addPlaneValues(count: n * c) { values[$0] }
     }
 }

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import LatentPipeline
+import LatentSchedulers
+
+/// `latent bench`: times one generation phase by phase (text encoding, denoising steps, VAE decoding) and
+/// reports the process's peak resident memory.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time text encoding, UNet steps and VAE decoding of one generation; report peak RSS.",
+        discussion: """
+            Runs the ordinary generation path. The UNet step time is the mean over all denoising steps and \
+            includes the classifier-free-guidance pair (a batch-2 pass) and the scheduler update. With --json \
+            the result is one JSON object on one line.
+            """)
+
+    @Option(name: .long, help: "A diffusers model folder or a single .safetensors checkpoint.")
+    var model: String
+
+    @Option(name: .long, help: "Image width in pixels (default: the model's size).")
+    var width: Int?
+
+    @Option(name: .long, help: "Image height in pixels (default: the model's size).")
+    var height: Int?
+
+    @Option(name: .long, help: "Denoising steps.")
+    var steps: Int = 3
+
+    @Option(name: .long, help: "Classifier-free guidance scale; above 1 each step is a batch-2 UNet pass.")
+    var cfgScale: Float = 7
+
+    @Option(name: .long, help: "Sampler name (see `latent schedulers`); default: the model's own scheduler.")
+    var scheduler: String?
+
+    @Option(name: .long, help: "Seed of the random stream.")
+    var seed: UInt64 = 42
+
+    @Option(name: .long, help: "Worker threads for the native libraries (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "The prompt to encode.")
+    var prompt: String = "a photograph of an astronaut riding a horse"
+
+    @Flag(name: .long, help: "Print one JSON object on one line instead of a table.")
+    var json = false
+
+    func run() throws {
+        do {
+            try bench()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    private func bench() throws {
+        if let threads {
+            // Read by OpenBLAS and oneDNN when they start; set before the first call into either.
+            setenv("OPENBLAS_NUM_THREADS", String(threads), 1)
+            setenv("OMP_NUM_THREADS", String(threads), 1)
+        }
+        let kind = try scheduler.map { try SchedulerChoice(named: $0) }
+        let loadStart = Date()
+        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let request = try pipeline.validated(GenerationRequest(
+            prompt: prompt, negativePrompt: "", stepCount: steps, guidanceScale: cfgScale, seed: seed,
+            width: width, height: height, scheduler: kind))
+
+        // Text encoding is timed on its own; the generation below encodes again inside its first step,
+        // and that time is subtracted from the step total.
+        let encodeStart = Date(), encodeCPU = Self.processCPUSeconds()
+        _ = try pipeline.encodePrompt(
+            request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: request.usesClassifierFreeGuidance)
+        let textEncodeSeconds = Date().timeIntervalSince(encodeStart)
+        let textEncodeCPU = Self.processCPUSeconds() - encodeCPU
+
+        var stepCount = 0
+        var lastStep = Date(), lastStepCPU = 0.0
+        let generateStart = Date(), generateCPU = Self.processCPUSeconds()
+        _ = try pipeline.generate(request) { progress in
+            stepCount = progress.stepCount
+            lastStep = Date()
+            lastStepCPU = Self.processCPUSeconds()
+            return true
+        }
+        let end = Date(), endCPU = Self.processCPUSeconds()
+        let unetCPU = max(0, lastStepCPU - generateCPU - textEncodeCPU)
+        let unetSeconds = max(0, lastStep.timeIntervalSince(generateStart) - textEncodeSeconds)
+        let result = BenchResult(
+            width: request.width ?? pipeline.defaultWidth, height: request.height ?? pipeline.defaultHeight,
+            steps: stepCount, guided: request.usesClassifierFreeGuidance, loadSeconds: loadSeconds,
+            textEncodeSeconds: textEncodeSeconds, unetStepSeconds: unetSeconds / Double(max(1, stepCount)),
+            vaeDecodeSeconds: end.timeIntervalSince(lastStep), peakRSSBytes: Self.peakResidentBytes(),
+            cpuSeconds: endCPU, textEncodeCPUSeconds: textEncodeCPU,
+            unetStepCPUSeconds: unetCPU / Double(max(1, stepCount)), vaeDecodeCPUSeconds: endCPU - lastStepCPU)
+        print(json ? result.jsonLine : result.table)
+    }
+
+    /// `VmHWM` from /proc/self/status: the peak resident set of this process, in bytes (0 if unavailable).
+    static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let kib = Int(fields[1]) { return kib * 1024 }
+        }
+        return 0
+    }
+
+    /// User plus system CPU time of this process so far, in seconds.
+    static func processCPUSeconds() -> Double {
+        // glibc's clock() is the CPU time of the whole process (all threads).
+        Double(clock()) / Double(CLOCKS_PER_SEC)
+    }
+}
+
+/// One benchmark's measurements.
+struct BenchResult: Codable {
+    var width: Int
+    var height: Int
+    var steps: Int
+    var guided: Bool
+    var loadSeconds: Double
+    var textEncodeSeconds: Double
+    var unetStepSeconds: Double
+    var vaeDecodeSeconds: Double
+    var peakRSSBytes: Int
+    var cpuSeconds: Double
+    /// CPU seconds (all threads) per phase: steadier than wall time on a shared machine.
+    var textEncodeCPUSeconds: Double
+    var unetStepCPUSeconds: Double
+    var vaeDecodeCPUSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case width, height, steps, guided
+        case loadSeconds = "load_s"
+        case textEncodeSeconds = "text_encode_s"
+        case unetStepSeconds = "unet_step_s"
+        case vaeDecodeSeconds = "vae_decode_s"
+        case peakRSSBytes = "peak_rss_bytes"
+        case cpuSeconds = "cpu_s"
+        case textEncodeCPUSeconds = "text_encode_cpu_s"
+        case unetStepCPUSeconds = "unet_step_cpu_s"
+        case vaeDecodeCPUSeconds = "vae_decode_cpu_s"
+    }
+
+    var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    var table: String {
+        func row(_ name: String, _ value: String) -> String {
+            name.padding(toLength: 22, withPad: " ", startingAt: 0) + value
+        }
+        let gib = Double(peakRSSBytes) / Double(1 << 30)
+        return [
+            "latent bench: \(width)×\(height), \(steps) steps, \(guided ? "CFG (batch 2)" : "no CFG")",
+            row("load", String(format: "%.2f s", loadSeconds)),
+            row("text encode", String(format: "%.3f s (CPU %.2f s)", textEncodeSeconds, textEncodeCPUSeconds)),
+            row("UNet step (mean)", String(format: "%.3f s (CPU %.2f s)", unetStepSeconds, unetStepCPUSeconds)),
+            row("VAE decode", String(format: "%.3f s (CPU %.2f s)", vaeDecodeSeconds, vaeDecodeCPUSeconds)),
+            row("peak RSS", String(format: "%.2f GiB", gib) + " (\(peakRSSBytes) bytes)"),
+            row("process CPU time", String(format: "%.1f s", cpuSeconds)),
+        ].joined(separator: "\n")
+    }
+}
