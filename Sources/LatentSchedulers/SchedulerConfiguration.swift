@@ -54,6 +54,8 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var finalSigmasType: String?
     /// `timestep_type`: `discrete` or `continuous`.
     public var timestepType: String?
+    /// `variance_type`: DDPM's step noise variance (`fixed_small`, `fixed_small_log`, `fixed_large`, …).
+    public var varianceType: String?
     /// `thresholding`: dynamic thresholding (not implemented).
     public var thresholding: Bool?
     /// `_use_default_values`: keys an older save filled with defaults.
@@ -82,6 +84,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case sigmaMax = "sigma_max"
         case finalSigmasType = "final_sigmas_type"
         case timestepType = "timestep_type"
+        case varianceType = "variance_type"
         case thresholding
         case useDefaultValues = "_use_default_values"
     }
@@ -151,6 +154,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         sigmaMax = try value(Double.self, .sigmaMax)
         finalSigmasType = try value(String.self, .finalSigmasType)
         timestepType = try value(String.self, .timestepType)
+        varianceType = try value(String.self, .varianceType)
         thresholding = try value(Bool.self, .thresholding)
         useDefaultValues = nil
     }

@@ -12,6 +12,16 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case euler
     /// `EulerAncestralDiscreteScheduler`.
     case eulerAncestral = "euler_a"
+    /// `LMSDiscreteScheduler`.
+    case lms
+    /// `HeunDiscreteScheduler`.
+    case heun
+    /// `KDPM2DiscreteScheduler`.
+    case dpm2
+    /// `KDPM2AncestralDiscreteScheduler`.
+    case dpm2Ancestral = "dpm2_a"
+    /// `DDPMScheduler`.
+    case ddpm
 
     /// The command-line name (`--scheduler euler_a`).
     public var cliName: String { rawValue }
@@ -23,6 +33,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PLMS"
         case .euler: "Euler"
         case .eulerAncestral: "Euler a"
+        case .lms: "LMS"
+        case .heun: "Heun"
+        case .dpm2: "DPM2"
+        case .dpm2Ancestral: "DPM2 a"
+        case .ddpm: "DDPM"
         }
     }
 
@@ -33,6 +48,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PNDMScheduler"
         case .euler: "EulerDiscreteScheduler"
         case .eulerAncestral: "EulerAncestralDiscreteScheduler"
+        case .lms: "LMSDiscreteScheduler"
+        case .heun: "HeunDiscreteScheduler"
+        case .dpm2: "KDPM2DiscreteScheduler"
+        case .dpm2Ancestral: "KDPM2AncestralDiscreteScheduler"
+        case .ddpm: "DDPMScheduler"
         }
     }
 
@@ -43,6 +63,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PNDM/PLMS: 4th-order linear multistep; Stable Diffusion 1.x's default"
         case .euler: "Euler: first-order ODE solver in sigma space; fast and predictable"
         case .eulerAncestral: "Euler ancestral: Euler plus fresh noise each step; varied, does not converge"
+        case .lms: "LMS: 4th-order linear multistep in sigma; sharp at 20+ steps, can be unstable below 10"
+        case .heun: "Heun: 2nd-order ODE solver, two model calls per step; accurate but twice as slow"
+        case .dpm2: "DPM2: 2nd-order DPM-Solver (midpoint), two model calls per step"
+        case .dpm2Ancestral: "DPM2 ancestral: DPM2 plus fresh noise each step; varied, does not converge"
+        case .ddpm: "DDPM: the original ancestral sampler; needs many steps (100+)"
         }
     }
 
@@ -50,8 +75,8 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     /// diffusers class); `latent schedulers` lists one name per entry.
     public var supportedSigmaSchedules: [SigmaScheduleVariant] {
         switch self {
-        case .ddim, .pndm, .eulerAncestral: [.standard]
-        case .euler: [.standard, .karras, .exponential]
+        case .ddim, .pndm, .eulerAncestral, .ddpm: [.standard]
+        case .euler, .lms, .heun, .dpm2, .dpm2Ancestral: [.standard, .karras, .exponential]
         }
     }
 
@@ -62,6 +87,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: ["plms"]
         case .euler: ["k_euler"]
         case .eulerAncestral: ["k_euler_a", "k_euler_ancestral", "euler_ancestral"]
+        case .lms: ["k_lms"]
+        case .heun: ["k_heun"]
+        case .dpm2: ["k_dpm_2", "kdpm2"]
+        case .dpm2Ancestral: ["k_dpm_2_a", "k_dpm_2_ancestral", "kdpm2_a", "dpm2_ancestral"]
+        case .ddpm: []
         }
     }
 
@@ -137,5 +167,10 @@ public func makeScheduler(
     case .pndm: return try PNDMScheduler(configuration: configuration, stepCount: stepCount)
     case .euler: return try EulerDiscreteScheduler(configuration: configuration, stepCount: stepCount)
     case .eulerAncestral: return try EulerAncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .lms: return try LMSDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .heun: return try HeunDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2: return try KDPM2DiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2Ancestral: return try KDPM2AncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .ddpm: return try DDPMScheduler(configuration: configuration, stepCount: stepCount)
     }
 }
