@@ -54,6 +54,8 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var finalSigmasType: String?
     /// `timestep_type`: `discrete` or `continuous`.
     public var timestepType: String?
+    /// `variance_type`: DDPM's step noise variance (`fixed_small`, `fixed_small_log`, `fixed_large`, …).
+    public var varianceType: String?
     /// `thresholding`: dynamic thresholding (not implemented).
     public var thresholding: Bool?
     /// `_use_default_values`: keys an older save filled with defaults.
@@ -102,6 +104,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case sigmaMax = "sigma_max"
         case finalSigmasType = "final_sigmas_type"
         case timestepType = "timestep_type"
+        case varianceType = "variance_type"
         case thresholding
         case useDefaultValues = "_use_default_values"
         case solverOrder = "solver_order"
@@ -180,6 +183,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         sigmaMax = try value(Double.self, .sigmaMax)
         finalSigmasType = try value(String.self, .finalSigmasType)
         timestepType = try value(String.self, .timestepType)
+        varianceType = try value(String.self, .varianceType)
         thresholding = try value(Bool.self, .thresholding)
         solverOrder = try value(Int.self, .solverOrder)
         solverType = try value(String.self, .solverType)

@@ -20,6 +20,16 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case lcm
     /// `TCDScheduler` (for TCD-distilled models).
     case tcd
+    /// `LMSDiscreteScheduler`.
+    case lms
+    /// `HeunDiscreteScheduler`.
+    case heun
+    /// `KDPM2DiscreteScheduler`.
+    case dpm2
+    /// `KDPM2AncestralDiscreteScheduler`.
+    case dpm2Ancestral = "dpm2_a"
+    /// `DDPMScheduler`.
+    case ddpm
 
     /// The command-line name (`--scheduler euler_a`).
     public var cliName: String { rawValue }
@@ -35,6 +45,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEIS"
         case .lcm: "LCM"
         case .tcd: "TCD"
+        case .lms: "LMS"
+        case .heun: "Heun"
+        case .dpm2: "DPM2"
+        case .dpm2Ancestral: "DPM2 a"
+        case .ddpm: "DDPM"
         }
     }
 
@@ -49,6 +64,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEISMultistepScheduler"
         case .lcm: "LCMScheduler"
         case .tcd: "TCDScheduler"
+        case .lms: "LMSDiscreteScheduler"
+        case .heun: "HeunDiscreteScheduler"
+        case .dpm2: "KDPM2DiscreteScheduler"
+        case .dpm2Ancestral: "KDPM2AncestralDiscreteScheduler"
+        case .ddpm: "DDPMScheduler"
         }
     }
 
@@ -63,6 +83,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEIS: 2nd-order exponential-integrator multistep; strong at 10-20 steps"
         case .lcm: "LCM: latent consistency sampling in 2-8 steps; needs an LCM-distilled model (low CFG)"
         case .tcd: "TCD: trajectory consistency sampling in 2-8 steps; needs a TCD-distilled model (low CFG)"
+        case .lms: "LMS: 4th-order linear multistep in sigma; sharp at 20+ steps, can be unstable below 10"
+        case .heun: "Heun: 2nd-order ODE solver, two model calls per step; accurate but twice as slow"
+        case .dpm2: "DPM2: 2nd-order DPM-Solver (midpoint), two model calls per step"
+        case .dpm2Ancestral: "DPM2 ancestral: DPM2 plus fresh noise each step; varied, does not converge"
+        case .ddpm: "DDPM: the original ancestral sampler; needs many steps (100+)"
         }
     }
 
@@ -70,8 +95,8 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     /// diffusers class); `latent schedulers` lists one name per entry.
     public var supportedSigmaSchedules: [SigmaScheduleVariant] {
         switch self {
-        case .ddim, .pndm, .eulerAncestral, .lcm, .tcd: [.standard]
-        case .euler, .unipc, .deis: [.standard, .karras, .exponential]
+        case .ddim, .pndm, .eulerAncestral, .lcm, .tcd, .ddpm: [.standard]
+        case .euler, .unipc, .deis, .lms, .heun, .dpm2, .dpm2Ancestral: [.standard, .karras, .exponential]
         }
     }
 
@@ -80,7 +105,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     public var needsDistilledModel: Bool {
         switch self {
         case .lcm, .tcd: true
-        case .ddim, .pndm, .euler, .eulerAncestral, .unipc, .deis: false
+        default: false
         }
     }
 
@@ -95,6 +120,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: []
         case .lcm: ["latent_consistency"]
         case .tcd: []
+        case .lms: ["k_lms"]
+        case .heun: ["k_heun"]
+        case .dpm2: ["k_dpm_2", "kdpm2"]
+        case .dpm2Ancestral: ["k_dpm_2_a", "k_dpm_2_ancestral", "kdpm2_a", "dpm2_ancestral"]
+        case .ddpm: []
         }
     }
 
@@ -175,5 +205,10 @@ public func makeScheduler(
     case .lcm: return try LCMScheduler(configuration: configuration, stepCount: stepCount)
     // StableDiffusionPipeline passes its eta (0.0 by default) to TCD's step as gamma.
     case .tcd: return try TCDScheduler(configuration: configuration, stepCount: stepCount, gamma: 0)
+    case .lms: return try LMSDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .heun: return try HeunDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2: return try KDPM2DiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2Ancestral: return try KDPM2AncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .ddpm: return try DDPMScheduler(configuration: configuration, stepCount: stepCount)
     }
 }

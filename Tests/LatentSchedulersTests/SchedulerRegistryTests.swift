@@ -37,7 +37,7 @@ import Testing
         #expect(!kind.summary.isEmpty && !kind.summary.contains("\n"))
     }
 
-    @Test(arguments: ["eulerx", "dpm++", "", "LMSDiscreteScheduler"])
+    @Test(arguments: ["eulerx", "dpm++", "", "FlowMatchEulerDiscreteScheduler"])
     func unknownNamesListEveryValidName(name: String) {
         do {
             _ = try SchedulerKind(named: name)
@@ -113,8 +113,8 @@ import Testing
 
     @Test func unsupportedModelSchedulersAreNamed() throws {
         var configuration = try Self.configuration(Self.sd15Json)
-        configuration.className = "LMSDiscreteScheduler"
-        #expect(throws: SchedulerError.unsupportedModelScheduler(className: "LMSDiscreteScheduler", supported: SchedulerKind.validNames)) {
+        configuration.className = "FlowMatchEulerDiscreteScheduler"
+        #expect(throws: SchedulerError.unsupportedModelScheduler(className: "FlowMatchEulerDiscreteScheduler", supported: SchedulerKind.validNames)) {
             try makeScheduler(nil, modelConfiguration: configuration, stepCount: 20)
         }
         configuration.className = nil
