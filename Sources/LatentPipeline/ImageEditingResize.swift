@@ -28,7 +28,8 @@ public enum ImageResizeMode: String, Sendable, CaseIterable, Equatable {
 /// Matches: Pillow's `ImagingResample` (libImaging/Resample.c: Lanczos-3 windowed sinc, support scaled by the
 /// downscale factor, coefficients normalised then rounded to 22-bit fixed point, horizontal pass then vertical
 /// pass with an 8-bit intermediate) and diffusers `VaeImageProcessor.resize` / `_resize_and_crop` /
-/// `_resize_and_fill` (image_processor.py, diffusers 0.42.1), whose default filter is Lanczos.
+/// `_resize_and_fill` (image_processor.py, diffusers 0.42.1), whose default filter is Lanczos (the fill bands
+/// use Pillow's default bicubic, as diffusers calls `resize` there without a filter).
 public enum ImageResampler {
     private static let precisionBits = 32 - 8 - 2
 
@@ -43,19 +44,30 @@ public enum ImageResampler {
         return sinc(x) * sinc(x / 3)
     }
 
+    /// Pillow's bicubic kernel (a = −0.5) on (−2, 2): its default filter for `resize` without `resample`.
+    private static func bicubic(_ x: Double) -> Double {
+        let x = abs(x), a = -0.5
+        if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+        if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+        return 0
+    }
+
     /// Per output pixel: the first input index, the tap count and the fixed-point weights.
-    private static func coefficients(inSize: Int, from in0: Double, to in1: Double, outSize: Int)
+    private static func coefficients(inSize: Int, from in0: Double, to in1: Double, outSize: Int, bicubic useBicubic: Bool = false)
         -> [(start: Int, weights: [Int])]
     {
         let scale = (in1 - in0) / Double(outSize)
         let filterScale = max(scale, 1)
-        let support = 3 * filterScale
+        let support = (useBicubic ? 2 : 3) * filterScale
         return (0..<outSize).map { xx in
             let center = in0 + (Double(xx) + 0.5) * scale
             // Pillow truncates toward zero after adding 0.5 (C `(int)` cast).
             let xmin = max(Int(center - support + 0.5), 0)
             let xmax = min(Int(center + support + 0.5), inSize) - xmin
-            var taps = (0..<max(xmax, 0)).map { x in lanczos((Double(x + xmin) - center + 0.5) / filterScale) }
+            var taps = (0..<max(xmax, 0)).map { x in
+                let position = (Double(x + xmin) - center + 0.5) / filterScale
+                return useBicubic ? bicubic(position) : lanczos(position)
+            }
             let total = taps.reduce(0, +)
             if total != 0 { taps = taps.map { $0 / total } }
             let unit = Double(1 << precisionBits)
@@ -74,10 +86,11 @@ public enum ImageResampler {
     /// - Parameters:
     ///   - pixels: `height × width × channels` bytes.
     ///   - box: The source rectangle `(x0, y0, x1, y1)` in pixels (Pillow's `box`); `nil` is the whole image.
+    ///   - bicubic: Use Pillow's bicubic filter instead (its default, which diffusers' fill bands get).
     /// - Returns: `outHeight × outWidth × channels` bytes.
     public static func lanczos(
         _ pixels: [UInt8], width: Int, height: Int, channels: Int, toWidth outWidth: Int, height outHeight: Int,
-        box: (Double, Double, Double, Double)? = nil
+        box: (Double, Double, Double, Double)? = nil, bicubic: Bool = false
     ) -> [UInt8] {
         let (x0, y0, x1, y1) = box ?? (0, 0, Double(width), Double(height))
         if outWidth == width, outHeight == height, x0 == 0, y0 == 0, x1 == Double(width), y1 == Double(height) {
@@ -85,8 +98,16 @@ public enum ImageResampler {
         }
         let needHorizontal = outWidth != width || x0 != 0 || x1 != Double(outWidth)
         let needVertical = outHeight != height || y0 != 0 || y1 != Double(outHeight)
-        let horizontal = coefficients(inSize: width, from: x0, to: x1, outSize: outWidth)
-        var vertical = coefficients(inSize: height, from: y0, to: y1, outSize: outHeight)
+        let horizontal = coefficients(inSize: width, from: x0, to: x1, outSize: outWidth, bicubic: bicubic)
+        var vertical = coefficients(inSize: height, from: y0, to: y1, outSize: outHeight, bicubic: bicubic)
+        // Pillow (as installed with diffusers 0.42.1) runs the vertical pass first when the width grows and the
+        // height shrinks; the 8-bit intermediate makes the order visible.
+        if needHorizontal, needVertical, x1 - x0 < Double(outWidth), y1 - y0 > Double(outHeight) {
+            let columns = lanczos(pixels, width: width, height: height, channels: channels, toWidth: width, height: outHeight,
+                                  box: (0, y0, Double(width), y1), bicubic: bicubic)
+            return lanczos(columns, width: width, height: outHeight, channels: channels, toWidth: outWidth, height: outHeight,
+                           box: (x0, 0, x1, Double(outHeight)), bicubic: bicubic)
+        }
         var source = pixels, sourceWidth = width, sourceHeight = height
         let rounding = 1 << (precisionBits - 1)
         if needHorizontal {
@@ -141,8 +162,9 @@ public enum ImageResampler {
     ) -> [UInt8] {
         func scaled(_ w: Int, _ h: Int, box: (Double, Double, Double, Double)? = nil, from src: [UInt8]? = nil,
                     srcWidth: Int? = nil, srcHeight: Int? = nil) -> [UInt8] {
+            // diffusers resizes the fill bands without `resample`, i.e. with Pillow's default (bicubic).
             lanczos(src ?? pixels, width: srcWidth ?? width, height: srcHeight ?? height, channels: channels,
-                    toWidth: w, height: h, box: box)
+                    toWidth: w, height: h, box: box, bicubic: box != nil)
         }
         switch mode {
         case .justResize:
