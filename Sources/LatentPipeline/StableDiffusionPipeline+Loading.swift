@@ -32,11 +32,8 @@ extension StableDiffusionPipeline {
     }
 
     private static func loadSingleFile(_ url: URL) throws -> StableDiffusionPipeline {
+        // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
-        if checkpoint.isInpainting {
-            throw PipelineError.unsupportedModel(
-                path: url.path, reason: "9-channel inpainting checkpoints need an init image and a mask (not supported by text-to-image)")
-        }
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),

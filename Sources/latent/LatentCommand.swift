@@ -6,5 +6,5 @@ struct LatentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latent",
         abstract: "Stable Diffusion image generation on the CPU, numerically equal to diffusers.",
-        subcommands: [GenerateCommand.self, SchedulersCommand.self, BenchCommand.self])
+        subcommands: [GenerateCommand.self, OutpaintCommand.self, SchedulersCommand.self, BenchCommand.self])
 }
