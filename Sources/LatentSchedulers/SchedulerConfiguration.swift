@@ -56,6 +56,24 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var timestepType: String?
     /// `thresholding`: dynamic thresholding (not implemented).
     public var thresholding: Bool?
+    /// `solver_order`: order of a multistep solver (DPM-Solver: 1, 2 or 3).
+    public var solverOrder: Int?
+    /// `algorithm_type`: DPM-Solver variant (`dpmsolver++`, `sde-dpmsolver++`, …).
+    public var algorithmType: String?
+    /// `solver_type`: second-order update rule (`midpoint` or `heun`).
+    public var solverType: String?
+    /// `lower_order_final`: drop to lower orders in the last steps of short runs.
+    public var lowerOrderFinal: Bool?
+    /// `euler_at_final`: first-order (Euler) last step.
+    public var eulerAtFinal: Bool?
+    /// `lambda_min_clipped`: log-SNR below which timesteps are not scheduled.
+    public var lambdaMinClipped: Double?
+    /// `use_lu_lambdas`: sigmas evenly spaced in log-SNR (Lu et al.).
+    public var useLuLambdas: Bool?
+    /// `use_flow_sigmas`: flow-matching sigmas (not implemented).
+    public var useFlowSigmas: Bool?
+    /// `variance_type`: `learned` / `learned_range` for models predicting variance (not implemented).
+    public var varianceType: String?
     /// `_use_default_values`: keys an older save filled with defaults.
     public var useDefaultValues: [String]?
 
@@ -83,6 +101,15 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case finalSigmasType = "final_sigmas_type"
         case timestepType = "timestep_type"
         case thresholding
+        case solverOrder = "solver_order"
+        case algorithmType = "algorithm_type"
+        case solverType = "solver_type"
+        case lowerOrderFinal = "lower_order_final"
+        case eulerAtFinal = "euler_at_final"
+        case lambdaMinClipped = "lambda_min_clipped"
+        case useLuLambdas = "use_lu_lambdas"
+        case useFlowSigmas = "use_flow_sigmas"
+        case varianceType = "variance_type"
         case useDefaultValues = "_use_default_values"
     }
 
@@ -152,6 +179,15 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         finalSigmasType = try value(String.self, .finalSigmasType)
         timestepType = try value(String.self, .timestepType)
         thresholding = try value(Bool.self, .thresholding)
+        solverOrder = try value(Int.self, .solverOrder)
+        algorithmType = try value(String.self, .algorithmType)
+        solverType = try value(String.self, .solverType)
+        lowerOrderFinal = try value(Bool.self, .lowerOrderFinal)
+        eulerAtFinal = try value(Bool.self, .eulerAtFinal)
+        lambdaMinClipped = try value(Double.self, .lambdaMinClipped)
+        useLuLambdas = try value(Bool.self, .useLuLambdas)
+        useFlowSigmas = try value(Bool.self, .useFlowSigmas)
+        varianceType = try value(String.self, .varianceType)
         useDefaultValues = nil
     }
 

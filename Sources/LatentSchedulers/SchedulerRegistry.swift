@@ -12,6 +12,12 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case euler
     /// `EulerAncestralDiscreteScheduler`.
     case eulerAncestral = "euler_a"
+    /// `DPMSolverMultistepScheduler` with `algorithm_type="dpmsolver++"`, `solver_order=2`.
+    case dpmpp2m = "dpmpp_2m"
+    /// `DPMSolverMultistepScheduler` with `algorithm_type="sde-dpmsolver++"`, `solver_order=2`.
+    case dpmpp2mSDE = "dpmpp_2m_sde"
+    /// k-diffusion's `sample_dpmpp_2s_ancestral` on Euler's sigmas (no diffusers class).
+    case dpmpp2sAncestral = "dpmpp_2s_a"
 
     /// The command-line name (`--scheduler euler_a`).
     public var cliName: String { rawValue }
@@ -23,16 +29,23 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PLMS"
         case .euler: "Euler"
         case .eulerAncestral: "Euler a"
+        case .dpmpp2m: "DPM++ 2M"
+        case .dpmpp2mSDE: "DPM++ 2M SDE"
+        case .dpmpp2sAncestral: "DPM++ 2S a"
         }
     }
 
-    /// The diffusers class this kind reproduces.
+    /// The diffusers class this kind reproduces. `dpmpp_2m` and `dpmpp_2m_sde` share one class (told apart by
+    /// `algorithm_type`); `dpmpp_2s_a` has no diffusers class and names the k-diffusion function it reproduces
+    /// on `EulerDiscreteScheduler`'s sigmas.
     public var diffusersClassName: String {
         switch self {
         case .ddim: "DDIMScheduler"
         case .pndm: "PNDMScheduler"
         case .euler: "EulerDiscreteScheduler"
         case .eulerAncestral: "EulerAncestralDiscreteScheduler"
+        case .dpmpp2m, .dpmpp2mSDE: "DPMSolverMultistepScheduler"
+        case .dpmpp2sAncestral: "k-diffusion sample_dpmpp_2s_ancestral"
         }
     }
 
@@ -43,6 +56,9 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: "PNDM/PLMS: 4th-order linear multistep; Stable Diffusion 1.x's default"
         case .euler: "Euler: first-order ODE solver in sigma space; fast and predictable"
         case .eulerAncestral: "Euler ancestral: Euler plus fresh noise each step; varied, does not converge"
+        case .dpmpp2m: "DPM++ 2M: second-order multistep DPM-Solver++; sharp results in 15-30 steps"
+        case .dpmpp2mSDE: "DPM++ 2M SDE: stochastic DPM-Solver++ multistep; fresh noise each step, detailed"
+        case .dpmpp2sAncestral: "DPM++ 2S a: second-order singlestep DPM-Solver++ plus ancestral noise; 2 model calls per step"
         }
     }
 
@@ -51,7 +67,8 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     public var supportedSigmaSchedules: [SigmaScheduleVariant] {
         switch self {
         case .ddim, .pndm, .eulerAncestral: [.standard]
-        case .euler: [.standard, .karras, .exponential]
+        // DPMSolverMultistepScheduler and EulerDiscreteScheduler (whose sigmas 2S a runs on) offer both.
+        case .euler, .dpmpp2m, .dpmpp2mSDE, .dpmpp2sAncestral: [.standard, .karras, .exponential]
         }
     }
 
@@ -62,6 +79,9 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .pndm: ["plms"]
         case .euler: ["k_euler"]
         case .eulerAncestral: ["k_euler_a", "k_euler_ancestral", "euler_ancestral"]
+        case .dpmpp2m: ["k_dpmpp_2m", "dpmsolver++", "dpm_solver_multistep"]
+        case .dpmpp2mSDE: ["k_dpmpp_2m_sde", "sde-dpmsolver++"]
+        case .dpmpp2sAncestral: ["k_dpmpp_2s_a", "k_dpmpp_2s_ancestral", "dpmpp_2s_ancestral", "sample_dpmpp_2s_ancestral"]
         }
     }
 
@@ -85,10 +105,18 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         throw SchedulerError.unknownScheduler(name: name, validNames: Self.validNames)
     }
 
-    /// The kind whose diffusers class is exactly `className`, if implemented.
+    /// The kind whose diffusers class is exactly `className`, if implemented (`dpmpp_2m` for
+    /// `DPMSolverMultistepScheduler`; `init(modelConfiguration:)` also reads `algorithm_type`).
     public init?(diffusersClassName className: String) {
         guard let kind = Self.allCases.first(where: { $0.diffusersClassName == className }) else { return nil }
         self = kind
+    }
+
+    /// The kind a model's own scheduler configuration describes: its `_class_name`, and for
+    /// `DPMSolverMultistepScheduler` its `algorithm_type` (`sde-dpmsolver++` → `dpmpp_2m_sde`).
+    public init?(modelConfiguration configuration: SchedulerConfiguration) {
+        guard let className = configuration.className, let kind = Self(diffusersClassName: className) else { return nil }
+        self = kind == .dpmpp2m && configuration.algorithmType == "sde-dpmsolver++" ? .dpmpp2mSDE : kind
     }
 
     /// Lower-cases, spells `+` as `p` (so "DPM++ 2M" meets "dpmpp_2m"), drops everything but letters and digits
@@ -124,7 +152,7 @@ public func makeScheduler(
     let resolvedKind: SchedulerKind
     if let kind {
         resolvedKind = kind
-    } else if let className = modelConfiguration.className, let modelKind = SchedulerKind(diffusersClassName: className) {
+    } else if let modelKind = SchedulerKind(modelConfiguration: modelConfiguration) {
         resolvedKind = modelKind
     } else {
         throw SchedulerError.unsupportedModelScheduler(className: modelConfiguration.className,
@@ -137,5 +165,11 @@ public func makeScheduler(
     case .pndm: return try PNDMScheduler(configuration: configuration, stepCount: stepCount)
     case .euler: return try EulerDiscreteScheduler(configuration: configuration, stepCount: stepCount)
     case .eulerAncestral: return try EulerAncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpmpp2m, .dpmpp2mSDE:
+        // As `DPMSolverMultistepScheduler.from_config(config, algorithm_type=…, solver_order=2)`.
+        configuration.algorithmType = resolvedKind == .dpmpp2m ? "dpmsolver++" : "sde-dpmsolver++"
+        configuration.solverOrder = 2
+        return try DPMSolverMultistepScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpmpp2sAncestral: return try DPMSolver2SAncestralScheduler(configuration: configuration, stepCount: stepCount)
     }
 }
