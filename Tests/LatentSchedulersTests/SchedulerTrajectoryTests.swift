@@ -6,7 +6,8 @@ import Testing
 @Suite struct SchedulerTrajectoryTests {
     static let inputs = Result { try SchedulerFixtures.load(SchedulerFixtures.Inputs.self, "inputs.json") }
 
-    @Test(arguments: SchedulerKind.allCases)
+    /// The kinds dumped by dump_schedulers.py; later schedulers have their own suites and fixture folders.
+    @Test(arguments: [SchedulerKind.ddim, .pndm, .euler, .eulerAncestral])
     func trajectoriesMatchDiffusers(kind: SchedulerKind) throws {
         let inputs = try Self.inputs.get()
         let file = try SchedulerFixtures.load(SchedulerFixtures.TrajectoryFile.self, "\(kind.cliName).json")

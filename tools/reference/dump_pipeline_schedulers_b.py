@@ -2,7 +2,7 @@
 the tiny SD1.5 and SD2-v folder models, written to Tests/Fixtures/reference/schedulers-b/ in dump_pipeline.py's
 format (PipelineParityTests runs every case).
 
-    python3 tools/reference/dump_pipeline_schedulers_b.py
+    python3 tools/reference/dump_pipeline_schedulers_b.py [SCHEDULER_PREFIX]   # e.g. dpmpp_2s_a: rerun those only
 
 Pinned: diffusers 0.42.1, torch 2.13 (cpu).
 
@@ -176,15 +176,23 @@ def self_check():
     print("self-check: the hand-written loop reproduces StableDiffusionPipeline exactly")
 
 
-def main(cases=CASES, out=OUT):
+def main(cases=CASES, out=OUT, only=None):
+    """Runs every case (or, with `only`, just the cases whose scheduler starts with it, keeping the rest of an
+    existing cases.json) and writes cases.json."""
     self_check()
     out.mkdir(parents=True, exist_ok=True)
+    previous = {}
+    if only is not None:
+        previous = {c["name"]: c for c in json.loads((out / "cases.json").read_text(encoding="utf-8"))}
     listing = []
     for spec in cases:
+        if only is not None and not spec["scheduler"].startswith(only):
+            listing.append(previous[spec["name"]])
+            continue
         used = run_2s_ancestral(spec, out) if spec["scheduler"].startswith("dpmpp_2s_a") else dp.run(spec, out)
         listing.append({**spec, "scheduler_config": used})
     (out / "cases.json").write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main()
+    main(only=sys.argv[1] if len(sys.argv) > 1 else None)

@@ -177,19 +177,25 @@ class EulerConventionDenoiser:
 
     def __init__(self, euler, predict):
         self.euler, self.predict, self.step, self.calls = euler, predict, 0, []
+        self.midpoint_next = False
         table = (((1 - euler.alphas_cumprod) / euler.alphas_cumprod) ** 0.5).numpy()
         self.log_sigmas = np.log(table)
 
     def __call__(self, x, sigma_in):
         sigma = sigma_in[0]
-        # A step's first call gets exactly sigmas[step]; the other call of a step is its midpoint.
-        if self.step < len(self.euler.timesteps) and bool(sigma == self.euler.sigmas[self.step]):
+        # Call order decides, not σ: with eta 1 the midpoint σ equals the next step's σ mathematically, and often
+        # in float32 too. A step's first call is followed by its midpoint call unless σ_down is 0.
+        if not self.midpoint_next:
             t = self.euler.timesteps[self.step].to(torch.float32)
+            sigma_down, _ = ancestral_step(self.euler.sigmas[self.step], self.euler.sigmas[self.step + 1])
+            self.midpoint_next = bool(sigma_down != 0)
             self.step += 1
-        elif self.euler.config.timestep_type == "continuous" and self.euler.config.prediction_type == "v_prediction":
-            t = 0.25 * sigma.log()
         else:
-            t = torch.tensor(np.float32(self.euler._sigma_to_t(np.array(float(sigma)), self.log_sigmas)))
+            self.midpoint_next = False
+            if self.euler.config.timestep_type == "continuous" and self.euler.config.prediction_type == "v_prediction":
+                t = 0.25 * sigma.log()
+            else:
+                t = torch.tensor(np.float32(self.euler._sigma_to_t(np.array(float(sigma)), self.log_sigmas)))
         root = (sigma**2 + 1) ** 0.5
         output = self.predict(x / root, t, len(self.calls))
         self.calls.append((t, sigma, 1 / root, x.clone()))
