@@ -191,10 +191,12 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         useDefaultValues = nil
     }
 
-    /// Reads a `scheduler_config.json`.
+    /// Reads a `scheduler_config.json` (JSON5 allowed: diffusers writes `-Infinity` for `lambda_min_clipped`).
     /// - Throws: A decoding error when the file is not a JSON object of the expected key types.
     public init(contentsOf url: URL) throws {
-        self = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(contentsOf: url))
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
+        self = try decoder.decode(SchedulerConfiguration.self, from: Data(contentsOf: url))
     }
 }
 

@@ -42,7 +42,7 @@ import Testing
             return try makeScheduler(kind, modelConfiguration: configuration, stepCount: steps)
         }
         var direct = configuration
-        direct.solverOrder = order
+        direct.solverOrder = order  // the case's own order, which the registry would replace by 2
         direct.algorithmType = kind == .dpmpp2m ? "dpmsolver++" : "sde-dpmsolver++"
         return try DPMSolverMultistepScheduler(configuration: direct, stepCount: steps)
     }
@@ -143,6 +143,16 @@ import Testing
         var configuration = SchedulerConfiguration(className: "DPMSolverMultistepScheduler")
         #expect(SchedulerKind(modelConfiguration: configuration) == .dpmpp2m)
         configuration.algorithmType = "sde-dpmsolver++"
+        #expect(SchedulerKind(modelConfiguration: configuration) == .dpmpp2mSDE)
+    }
+
+    @Test func diffusersSavedDPMConfigurationWithInfinityLoads() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("dpm-\(UUID().uuidString).json")
+        let json = #"{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++", "lambda_min_clipped": -Infinity, "solver_order": 2}"#
+        try Data(json.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let configuration = try SchedulerConfiguration(contentsOf: url)
+        #expect(configuration.lambdaMinClipped == -.infinity)
         #expect(SchedulerKind(modelConfiguration: configuration) == .dpmpp2mSDE)
     }
 
