@@ -45,6 +45,8 @@ extension StableDiffusionPipeline {
         textEncoder: (Data, any TensorSource), scheduler: Data
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
+        // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
+        decoder.allowsJSON5 = true
         func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ component: String) throws -> T {
             do {
                 return try decoder.decode(type, from: data)

@@ -107,7 +107,7 @@ public final class StableDiffusionPipeline: Sendable {
     /// - Throws: `SchedulerError.unsupportedModelScheduler` when the model names a scheduler Latent lacks.
     public func resolvedScheduler(_ requested: SchedulerChoice?) throws -> SchedulerChoice {
         if let requested { return requested }
-        guard let className = schedulerConfiguration.className, let kind = SchedulerKind(diffusersClassName: className) else {
+        guard let kind = SchedulerKind(modelConfiguration: schedulerConfiguration) else {
             throw SchedulerError.unsupportedModelScheduler(
                 className: schedulerConfiguration.className, supported: SchedulerChoice.validNames)
         }
