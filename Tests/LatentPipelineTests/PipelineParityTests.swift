@@ -63,6 +63,21 @@ struct PipelineParityTests {
         #expect(PipelineCase.all.count >= 20)
     }
 
+    /// A suite whose cases.json stopped decoding would otherwise silently drop out of the parity run.
+    @Test func everyCasesFileDecodes() throws {
+        let root = Fixtures.url("reference")
+        let suites = try FileManager.default.contentsOfDirectory(atPath: root.path).sorted()
+        var decoded = 0
+        for suite in suites {
+            let url = root.appendingPathComponent(suite).appendingPathComponent("cases.json")
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let cases = try JSONDecoder().decode([PipelineCase].self, from: Data(contentsOf: url))
+            #expect(!cases.isEmpty, "\(suite)/cases.json has no cases")
+            decoded += cases.count
+        }
+        #expect(decoded == PipelineCase.all.count)
+    }
+
     /// Same seed, same request: every step's latents within 1e-4 and the image ≥ 40 dB PSNR of diffusers'.
     @Test(arguments: PipelineCase.all)
     func matchesDiffusers(_ testCase: PipelineCase) async throws {
