@@ -90,6 +90,9 @@ struct GenerateCommand: ParsableCommand {
 
         let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
         request = try pipeline.validated(request)
+        for warning in pipeline.configurationWarnings(for: request) {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
         if self.seed == nil { FileHandle.standardError.write(Data("seed: \(seed)\n".utf8)) }
         let progress = ProgressBar()
         let result = try pipeline.generate(request) { step in

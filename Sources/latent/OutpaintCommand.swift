@@ -101,6 +101,7 @@ enum EditingInput {
             generation: generation, image: input.image, strength: options.strength,
             resizeMode: ImageResizeMode(rawValue: options.resizeMode) ?? .justResize, inpainting: inpainting)
         let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
+        for warning in pipeline.configurationWarnings(for: generation) { note("warning: \(warning)") }
         if printSeed { note("seed: \(generation.seed)") }
         let progress = ProgressBar()
         let result = try pipeline.edit(request) { step in
