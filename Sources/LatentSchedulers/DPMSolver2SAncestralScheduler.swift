@@ -114,14 +114,11 @@ public struct DPMSolver2SAncestralScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = callSigmas[stepIndex]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {
-        guard timesteps.indices.contains(stepIndex) else {
-            throw SchedulerError.stepIndexOutOfRange(stepIndex, count: timesteps.count)
-        }
+        try SigmaSampling.checkStepIndex(stepIndex, count: timesteps.count)
         let call = calls[stepIndex]
         let plan = plans[call.step]
         let denoised = eulerPredictedOriginal(modelOutput: modelOutput, sample: sample, sigma: callSigmas[stepIndex],

@@ -65,13 +65,8 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     ///   `dpmsolver`/`sde-dpmsolver`, thresholding, learned variance, beta/flow sigmas), conflicting sigma options
     ///   or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
-        var schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: true)
-        if configuration.rescaleBetasZeroSnr ?? false {
-            schedule.setLastAlphaCumprod(Float(1.0 / 16_777_216.0))
-        }
-        self.schedule = schedule
+        schedule = try NoiseSchedule.pinningZeroSNR(configuration: configuration, stepCount: stepCount)
         let trainCount = schedule.trainTimesteps
-        guard stepCount >= 1, stepCount <= trainCount else { throw SchedulerError.invalidStepCount(stepCount, maximum: trainCount) }
 
         predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
         // diffusers silently maps DEIS's algorithm and UniPC/DEIS solver types onto its own.

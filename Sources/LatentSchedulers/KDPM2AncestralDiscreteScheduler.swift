@@ -74,14 +74,11 @@ public struct KDPM2AncestralDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = isFirstOrder ? sigmas[stepIndex] : interpolatedSigmas[stepIndex - 1]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {
-        guard timesteps.indices.contains(stepIndex) else {
-            throw SchedulerError.stepIndexOutOfRange(stepIndex, count: timesteps.count)
-        }
+        try SigmaSampling.checkStepIndex(stepIndex, count: timesteps.count)
         if let start = pendingSample {
             // Midpoint slope from the step's start down to σ_down, then noise up to σ_next.
             let sigma = sigmas[stepIndex - 1], midpoint = interpolatedSigmas[stepIndex - 1]

@@ -65,14 +65,11 @@ public struct KDPM2DiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = isFirstOrder ? sigmas[stepIndex] : interpolatedSigmas[stepIndex]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {
-        guard timesteps.indices.contains(stepIndex) else {
-            throw SchedulerError.stepIndexOutOfRange(stepIndex, count: timesteps.count)
-        }
+        try SigmaSampling.checkStepIndex(stepIndex, count: timesteps.count)
         if let start = pendingSample {
             // The slope at the midpoint carries the step's starting sample all the way to σₖ₊₁.
             let sigma = sigmas[stepIndex - 1], midpoint = interpolatedSigmas[stepIndex], sigmaNext = sigmas[stepIndex]

@@ -58,14 +58,11 @@ public struct LMSDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = sigmas[stepIndex]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {
-        guard timesteps.indices.contains(stepIndex) else {
-            throw SchedulerError.stepIndexOutOfRange(stepIndex, count: timesteps.count)
-        }
+        try SigmaSampling.checkStepIndex(stepIndex, count: timesteps.count)
         let sigma = sigmas[stepIndex]
         let predictedOriginal = eulerPredictedOriginal(modelOutput: modelOutput, sample: sample, sigma: sigma,
                                                       prediction: predictionType)
