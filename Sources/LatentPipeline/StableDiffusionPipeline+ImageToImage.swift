@@ -30,10 +30,7 @@ extension StableDiffusionPipeline {
         }
         let generation = try validatedEditing(request)
         let (width, height) = (generation.width ?? defaultWidth, generation.height ?? defaultHeight)
-        let kind = try resolvedScheduler(generation.scheduler)
-        var scheduler = try makeScheduler(
-            kind, modelConfiguration: schedulerConfiguration, stepCount: generation.stepCount,
-            predictionOverride: generation.predictionType.flatMap(PredictionType.init(rawValue:)))
+        var (kind, scheduler) = try scheduler(for: generation)
         let start = try Self.startIndex(strength: request.strength, stepCount: generation.stepCount)
         let context = try encodePrompt(
             generation.prompt, negativePrompt: generation.negativePrompt, classifierFreeGuidance: generation.usesClassifierFreeGuidance)

@@ -51,10 +51,7 @@ extension StableDiffusionPipeline {
         let overlayBase = workImage
         if options.maskedContent == .fill { workImage = ImageEditing.fill(workImage, mask: workMask) }
 
-        let kind = try resolvedScheduler(generation.scheduler)
-        var scheduler = try makeScheduler(
-            kind, modelConfiguration: schedulerConfiguration, stepCount: generation.stepCount,
-            predictionOverride: generation.predictionType.flatMap(PredictionType.init(rawValue:)))
+        var (kind, scheduler) = try scheduler(for: generation)
         let start = try Self.startIndex(strength: request.strength, stepCount: generation.stepCount)
         let context = try encodePrompt(
             generation.prompt, negativePrompt: generation.negativePrompt, classifierFreeGuidance: generation.usesClassifierFreeGuidance)

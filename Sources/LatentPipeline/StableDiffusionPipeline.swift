@@ -103,6 +103,16 @@ public final class StableDiffusionPipeline: Sendable {
         return resolved
     }
 
+    /// The sampler a request names (or the model's own) and a fresh scheduler for its step count and prediction type.
+    /// - Throws: `SchedulerError` for an unsupported model scheduler, step count or configuration value.
+    public func scheduler(for request: GenerationRequest) throws -> (SchedulerChoice, any Scheduler) {
+        let kind = try resolvedScheduler(request.scheduler)
+        let scheduler = try makeScheduler(
+            kind, modelConfiguration: schedulerConfiguration, stepCount: request.stepCount,
+            predictionOverride: request.predictionType.flatMap(PredictionType.init(rawValue:)))
+        return (kind, scheduler)
+    }
+
     /// The scheduler a request runs: its own choice, else the model's (`_class_name`).
     /// - Throws: `SchedulerError.unsupportedModelScheduler` when the model names a scheduler Latent lacks.
     public func resolvedScheduler(_ requested: SchedulerChoice?) throws -> SchedulerChoice {
@@ -138,10 +148,7 @@ public final class StableDiffusionPipeline: Sendable {
                 ? ImageEditingError.inpaintingModelNeedsMask : ImageEditingError.unsupportedUNetChannels(unet.configuration.inChannels)
         }
         let width = request.width ?? defaultWidth, height = request.height ?? defaultHeight
-        let kind = try resolvedScheduler(request.scheduler)
-        var scheduler = try makeScheduler(
-            kind, modelConfiguration: schedulerConfiguration, stepCount: request.stepCount,
-            predictionOverride: request.predictionType.flatMap(PredictionType.init(rawValue:)))
+        var (kind, scheduler) = try scheduler(for: request)
 
         let guided = request.usesClassifierFreeGuidance
         let context = try encodePrompt(request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: guided)
