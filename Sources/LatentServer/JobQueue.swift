@@ -28,8 +28,8 @@ public actor JobQueue {
     private var jobs: [String: JobRecord] = [:]
     /// Waiting job ids, best first.
     private var pending: [String] = []
-    private var runningID: String?
-    private var runningControl: JobControl?
+    /// Jobs being generated (one, or several when the worker batches steps) and their stop switches.
+    private var running: [String: JobControl] = [:]
     private var subscribers: [String: [UUID: AsyncStream<JobEvent>.Continuation]] = [:]
     private var workerWaiter: CheckedContinuation<Void, Never>?
     private var nextSequence: Int64 = 1
@@ -44,6 +44,9 @@ public actor JobQueue {
         self.store = store
         self.metrics = metrics
         self.logger = logger
+        var restored: [String: JobRecord] = [:]
+        var waiting: [JobRecord] = []
+        var sequence: Int64 = 1
         for var job in try store.loadAll() {
             if job.status == .running {
                 job.status = .queued
@@ -52,12 +55,14 @@ public actor JobQueue {
                 job.note = "re-queued after a server restart interrupted it"
                 try store.save(job)
             }
-            jobs[job.id] = job
-            if job.status == .queued { pending.append(job.id) }
-            nextSequence = max(nextSequence, job.sequence + 1)
+            restored[job.id] = job
+            if job.status == .queued { waiting.append(job) }
+            sequence = max(sequence, job.sequence + 1)
         }
-        pending.sort { (jobs[$0].map { a in jobs[$1].map { a.runsBefore($0) } ?? true }) ?? false }
-        metrics.setQueue(depth: pending.count, running: 0)
+        jobs = restored
+        pending = waiting.sorted { $0.runsBefore($1) }.map(\.id)
+        nextSequence = sequence
+        metrics.setQueue(depth: waiting.count, running: 0)
     }
 
     // MARK: - Clients
@@ -80,7 +85,7 @@ public actor JobQueue {
         let index = pending.firstIndex { id in jobs[id].map { job.runsBefore($0) } ?? true } ?? pending.count
         pending.insert(job.id, at: index)
         publishPositions()
-        metrics.setQueue(depth: pending.count, running: runningID == nil ? 0 : 1)
+        metrics.setQueue(depth: pending.count, running: running.count)
         workerWaiter?.resume()
         workerWaiter = nil
         return job
@@ -166,7 +171,7 @@ public actor JobQueue {
             finish(job, images: [])
             publishPositions()
         case .running:
-            runningControl?.stop(.cancelled(reason))
+            running[id]?.stop(.cancelled(reason))
         default: break
         }
         return jobs[id]
@@ -176,22 +181,29 @@ public actor JobQueue {
     /// jobs are never touched.
     /// - Returns: The job stopped, if any.
     func interrupt(owner: String) -> JobRecord? {
-        if let id = runningID, jobs[id]?.owner == owner { return cancel(id, owner: owner, reason: "interrupted") }
+        if let id = runningIDs.first(where: { jobs[$0]?.owner == owner }) {
+            return cancel(id, owner: owner, reason: "interrupted")
+        }
         guard let id = pending.first(where: { jobs[$0]?.owner == owner }) else { return nil }
         return cancel(id, owner: owner, reason: "interrupted")
     }
 
     /// The caller's running job (else their first queued one) with its latest step, for A1111 `progress`.
     func progress(owner: String) -> (job: JobRecord, step: EngineStep?, queued: Int)? {
-        if let id = runningID, let job = jobs[id], job.owner == owner {
-            return (job, runningControl?.latestStep, pending.count)
+        if let id = runningIDs.first(where: { jobs[$0]?.owner == owner }), let job = jobs[id] {
+            return (job, running[id]?.latestStep, pending.count)
         }
         guard let id = pending.first(where: { jobs[$0]?.owner == owner }), let job = jobs[id] else { return nil }
         return (job, nil, pending.count)
     }
 
     /// Queue length and whether something runs.
-    func counts() -> (queued: Int, running: Int) { (pending.count, runningID == nil ? 0 : 1) }
+    func counts() -> (queued: Int, running: Int) { (pending.count, running.count) }
+
+    /// Running job ids, oldest first.
+    private var runningIDs: [String] {
+        running.keys.sorted { (jobs[$0]?.sequence ?? 0) < (jobs[$1]?.sequence ?? 0) }
+    }
 
     // MARK: - Worker
 
@@ -200,6 +212,17 @@ public actor JobQueue {
         while pending.isEmpty, !draining {
             await withCheckedContinuation { workerWaiter = $0 }
         }
+        return start()
+    }
+
+    /// The next job if one waits and the server is not draining, without waiting (for joining a step batch).
+    /// - Parameter accept: Whether the next job fits the current batch; it stays queued otherwise.
+    func nextJobIfReady(_ accept: @Sendable (GenerationParameters) -> Bool) -> (JobRecord, JobControl)? {
+        guard let id = pending.first, let job = jobs[id], accept(job.parameters) else { return nil }
+        return start()
+    }
+
+    private func start() -> (JobRecord, JobControl)? {
         guard !draining, !pending.isEmpty, var job = jobs[pending.removeFirst()] else { return nil }
         job.status = .running
         job.startedAt = Date()
@@ -207,10 +230,9 @@ public actor JobQueue {
         jobs[job.id] = job
         try? store.save(job)
         let control = JobControl(timeout: configuration.jobTimeout)
-        runningID = job.id
-        runningControl = control
+        running[job.id] = control
         metrics.recordStart(waited: job.startedAt.map { $0.timeIntervalSince(job.createdAt) } ?? 0)
-        metrics.setQueue(depth: pending.count, running: 1)
+        metrics.setQueue(depth: pending.count, running: running.count)
         publishPositions()
         broadcast(job.id, .step(step: 0, stepCount: job.stepCount))
         return (job, control)
@@ -228,8 +250,7 @@ public actor JobQueue {
     /// Records the end of the running job.
     func completed(_ id: String, result: Result<[GeneratedImage], any Error>, control: JobControl) {
         guard var job = jobs[id] else { return }
-        runningID = nil
-        runningControl = nil
+        running[id] = nil
         let finishedAt = Date()
         let duration = job.startedAt.map { finishedAt.timeIntervalSince($0) } ?? 0
         switch (result, control.stopReason) {
@@ -250,7 +271,7 @@ public actor JobQueue {
             job.note = "suspended by a server shutdown; resumes after restart"
             jobs[id] = job
             try? store.save(job)
-            for continuation in subscribers.removeValue(forKey: id)?.values ?? [:].values {
+            for continuation in (subscribers.removeValue(forKey: id) ?? [:]).values {
                 continuation.yield(.suspended(job))
                 continuation.finish()
             }
@@ -261,7 +282,7 @@ public actor JobQueue {
                 job.error = message
             case let .timedOut(seconds)?:
                 job.status = .failed
-                job.error = "job timed out after \(Int(seconds)) s (--job-timeout)"
+                job.error = "job timed out after \(seconds) s (--job-timeout)"
             default:
                 job.status = .failed
                 job.error = "\(error)"
@@ -270,17 +291,17 @@ public actor JobQueue {
             metrics.recordFinish(duration: duration, steps: job.step, images: 0)
             finish(job, images: [])
         }
-        metrics.setQueue(depth: pending.count, running: 0)
+        metrics.setQueue(depth: pending.count, running: running.count)
     }
 
     /// Starts draining: no new jobs, the running job stops at its next step and stays queued, waiters are told.
     func beginDrain() {
         guard !draining else { return }
         draining = true
-        runningControl?.stop(.shutdown)
+        for control in running.values { control.stop(.shutdown) }
         for id in pending {
             guard let job = jobs[id] else { continue }
-            for continuation in subscribers.removeValue(forKey: id)?.values ?? [:].values {
+            for continuation in (subscribers.removeValue(forKey: id) ?? [:]).values {
                 continuation.yield(.suspended(job))
                 continuation.finish()
             }
@@ -309,14 +330,14 @@ public actor JobQueue {
         } catch {
             logger.error("could not persist job \(job.id): \(error)")
         }
-        for continuation in subscribers.removeValue(forKey: job.id)?.values ?? [:].values {
+        for continuation in (subscribers.removeValue(forKey: job.id) ?? [:]).values {
             continuation.yield(.finished(job))
             continuation.finish()
         }
     }
 
     private func broadcast(_ id: String, _ event: JobEvent) {
-        for continuation in subscribers[id]?.values ?? [:].values { continuation.yield(event) }
+        for continuation in (subscribers[id] ?? [:]).values { continuation.yield(event) }
     }
 
     private func publishPositions() {

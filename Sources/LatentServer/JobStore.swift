@@ -19,7 +19,7 @@ final class JobStore: @unchecked Sendable {
     // SQLite is opened in serialized mode, but statements and their bindings are per call, so one lock
     // keeps each prepare/bind/step/finalize sequence whole.
     private let lock = NSLock()
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    private static var transient: sqlite3_destructor_type { unsafeBitCast(-1, to: sqlite3_destructor_type.self) }
 
     /// Opens (and creates) the store.
     /// - Parameter directory: The data directory; `nil` keeps everything in memory.

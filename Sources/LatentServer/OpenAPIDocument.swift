@@ -27,7 +27,8 @@ enum OpenAPIDocument {
         ("get", "/openapi.json", "This document", nil, "200"),
     ]
 
-    static let schemas: [String: Any] = [
+    static var schemas: [String: Any] {
+        [
         "A1111Txt2Img": object([
             "prompt": "string", "negative_prompt": "string", "seed": "integer", "sampler_name": "string",
             "scheduler": "string", "batch_size": "integer", "n_iter": "integer", "steps": "integer",
@@ -48,7 +49,8 @@ enum OpenAPIDocument {
             "schedule_type": "string", "model": "string", "image_count": "integer", "priority": "integer",
         ]),
         "Error": ["type": "object", "properties": ["error": object(["message": "string"])]],
-    ]
+        ]
+    }
 
     static func object(_ properties: [String: String], required: [String] = []) -> [String: Any] {
         var schema: [String: Any] = ["type": "object", "properties": properties.mapValues { ["type": $0] }]

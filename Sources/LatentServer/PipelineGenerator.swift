@@ -125,7 +125,7 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
     }
 
     /// The resident pipeline for `name`, loading it (and evicting the least recently used) when needed.
-    private func pipeline(named name: String) throws -> StableDiffusionPipeline {
+    func pipeline(named name: String) throws -> StableDiffusionPipeline {
         let model = try resolve(name)
         if let hit = lock.withLock({ () -> StableDiffusionPipeline? in
             guard let index = loaded.firstIndex(where: { $0.name == model.name }) else { return nil }

@@ -20,13 +20,16 @@ public struct ServerArguments: Sendable {
     public var maxLoadedModels: Int
     /// How often expired results are swept.
     public var sweepInterval: Duration
+    /// Most jobs stepped together in one UNet batch (continuous batching); 1 runs jobs one at a time.
+    public var maxBatch: Int
 
     /// Creates arguments with `latent serve`'s defaults (loopback, port 7860).
     public init(
         model: URL, modelsDirectory: URL? = nil, host: String = "127.0.0.1", port: Int = 7860,
         queue: JobQueue.Configuration = .init(), limits: ServerLimits = .init(), apiKeys: [String] = [],
-        dataDirectory: URL? = nil, maxLoadedModels: Int = 1, sweepInterval: Duration = .seconds(30)
+        dataDirectory: URL? = nil, maxLoadedModels: Int = 1, sweepInterval: Duration = .seconds(30), maxBatch: Int = 1
     ) {
+        self.maxBatch = maxBatch
         self.model = model
         self.modelsDirectory = modelsDirectory
         self.host = host
@@ -84,7 +87,7 @@ public func buildApplication(_ components: ServerComponents) -> some Application
     app.addServices(
         JobWorker(
             queue: components.queue, generator: components.generator, logger: components.logger,
-            sweepInterval: components.arguments.sweepInterval))
+            sweepInterval: components.arguments.sweepInterval, maxBatch: components.arguments.maxBatch))
     return app
 }
 

@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds finished results are kept.")
     var resultTtl: Double = 3600
 
+    @Option(name: .long, help: "Step-level batching: most concurrent jobs sharing one UNet call per step (1 = off).")
+    var maxBatch: Int = 1
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1…65535") }
         guard maxQueue >= 1, maxSteps >= 1, maxPixels >= 64, maxImages >= 1, maxBodyBytes >= 1024, maxLoadedModels >= 1 else {
@@ -77,7 +80,8 @@ struct ServeCommand: AsyncParsableCommand {
             port: port,
             queue: .init(maxQueue: maxQueue, jobTimeout: jobTimeout > 0 ? jobTimeout : nil, resultTTL: resultTtl),
             limits: .init(maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages, maxBodyBytes: maxBodyBytes),
-            apiKeys: keys, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, maxLoadedModels: maxLoadedModels)
+            apiKeys: keys, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, maxLoadedModels: maxLoadedModels,
+            maxBatch: max(1, maxBatch))
         do {
             try await runServer(arguments)
         } catch {

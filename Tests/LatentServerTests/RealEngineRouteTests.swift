@@ -104,7 +104,7 @@ struct RealEngineRouteTests {
             #expect(try await server.post("/sdapi/v1/png-info", json: ["image": "%%%"]).status == .badRequest)
 
             let progress = try await server.get("/sdapi/v1/progress").json()
-            #expect(progress["progress"] as? Double == 0)
+            #expect((progress["progress"] as? NSNumber)?.doubleValue == 0)
             #expect(try await server.request(.post, "/sdapi/v1/interrupt").status == .ok)
             #expect(try await server.request(.post, "/sdapi/v1/skip").status == .ok)
             #expect(try await server.get("/v2/health/live").status == .ok)

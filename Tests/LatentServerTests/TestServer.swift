@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LatentPipeline
 import LatentTesting
@@ -35,7 +36,7 @@ struct TestResponse: Sendable {
 /// Sends requests straight into the router (no sockets), with the engine worker running beside it, the way
 /// HummingbirdTesting's `.router` mode does.
 struct TestServer: Sendable {
-    let responder: Router<ServerRequestContext>.Responder
+    let responder: RouterResponder<ServerRequestContext>
     let components: ServerComponents
     var apiKey: String?
 
@@ -50,7 +51,7 @@ struct TestServer: Sendable {
         let server = TestServer(responder: router.buildResponder(), components: components, apiKey: apiKey)
         let worker = JobWorker(
             queue: components.queue, generator: components.generator, logger: components.logger,
-            sweepInterval: arguments.sweepInterval)
+            sweepInterval: arguments.sweepInterval, maxBatch: arguments.maxBatch)
         let group = ServiceGroup(services: [worker], logger: components.logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LatentImageIO
 import LatentSchedulers
@@ -117,12 +118,13 @@ struct A1111Controller {
 
     @Sendable func progress(_ request: Request, context: ServerRequestContext) async throws -> Response {
         let skipImage = request.uri.queryParameters.get("skip_current_image").map { $0 == "true" } ?? false
-        guard let (job, step, queued) = await api.queue.progress(owner: context.owner) else {
+        guard let current = await api.queue.progress(owner: context.owner) else {
             return try .json(object: [
                 "progress": 0, "eta_relative": 0, "current_image": NSNull(), "textinfo": NSNull(),
                 "state": Self.state(job: nil, step: 0, steps: 0, count: 0),
             ] as [String: Any])
         }
+        let (job, step, queued) = (current.job, current.step, current.queued)
         let done = step?.step ?? job.step, total = max(step?.stepCount ?? job.stepCount, 1)
         let fraction = Double(done) / Double(total)
         let elapsed = job.startedAt.map { Date().timeIntervalSince($0) } ?? 0

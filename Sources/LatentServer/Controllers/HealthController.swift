@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// KServe-v2 health (`/v2/health/live`, `/v2/health/ready`; never behind the API key) and `/metrics`.
@@ -9,7 +10,7 @@ struct HealthController {
         router.get("v2/health/live") { _, _ in Response.json(data: Data(#"{"live":true}"#.utf8)) }
         router.get("v2/health/ready") { _, _ in
             // Not ready while draining for shutdown (the model is loaded before the server starts listening).
-            guard await !api.queue.draining else {
+            guard !(await api.queue.draining) else {
                 return Response.json(data: Data(#"{"ready":false}"#.utf8), status: .serviceUnavailable)
             }
             return Response.json(data: Data(#"{"ready":true}"#.utf8))

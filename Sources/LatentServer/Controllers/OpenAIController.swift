@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// OpenAI's images API: `POST /v1/images/generations` answering `b64_json`. Latent's own knobs (`seed`,
