@@ -3,14 +3,19 @@ import Foundation
 /// One image job as the server stores and runs it: the union of what the three API dialects can ask for,
 /// already mapped to Latent's names. Persisted as JSON in the job store, so fields only ever get added.
 public struct GenerationParameters: Codable, Sendable, Equatable {
+    /// The text to depict.
     public var prompt: String
+    /// What to steer away from.
     public var negativePrompt: String
+    /// Denoising steps.
     public var steps: Int
+    /// Classifier-free guidance scale.
     public var cfgScale: Float
     /// The seed; `nil` or negative picks a random one when the job is accepted (A1111's `-1`).
     public var seed: Int64?
     /// `nil` uses the model's default size.
     public var width: Int?
+    /// `nil` uses the model's default size.
     public var height: Int?
     /// A sampler name in any spelling `SchedulerChoice(named:)` accepts; `nil` uses the model's own.
     public var sampler: String?

@@ -25,6 +25,7 @@ public struct GeneratedImage: Sendable, Equatable {
     public var infotext: String
     /// Pixel size.
     public var width: Int
+    /// Pixel height.
     public var height: Int
 
     /// Creates an image record.

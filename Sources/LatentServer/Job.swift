@@ -10,6 +10,7 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
 
 /// A job as the queue tracks and the store persists it (images live in the store only).
 public struct JobRecord: Sendable, Equatable {
+    /// Random UUID, lowercase.
     public var id: String
     /// Who submitted it (API-key identity or client address); only they may see or cancel it.
     public var owner: String
@@ -17,10 +18,15 @@ public struct JobRecord: Sendable, Equatable {
     public var priority: Int
     /// Submission order, unique and increasing across restarts.
     public var sequence: Int64
+    /// Where the job is.
     public var status: JobStatus
+    /// What it generates (seed resolved at submission).
     public var parameters: GenerationParameters
+    /// Submission time.
     public var createdAt: Date
+    /// When it last started running.
     public var startedAt: Date?
+    /// When it ended.
     public var finishedAt: Date?
     /// Why it failed or was cancelled.
     public var error: String?
@@ -28,6 +34,7 @@ public struct JobRecord: Sendable, Equatable {
     public var note: String?
     /// Steps done and total, over every image of the job.
     public var step: Int
+    /// Total steps of the job.
     public var stepCount: Int
     /// Seeds of the finished images (their PNGs are in the store).
     public var imageSeeds: [UInt64]

@@ -9,14 +9,19 @@ public struct ServerArguments: Sendable {
     public var model: URL
     /// Further models, addressable by name only (`--models-dir`).
     public var modelsDirectory: URL?
+    /// Address to bind (loopback by default).
     public var host: String
+    /// Port to bind.
     public var port: Int
+    /// Queue bound, job timeout and result TTL.
     public var queue: JobQueue.Configuration
+    /// Per-request caps.
     public var limits: ServerLimits
     /// Accepted API keys; empty = no authentication.
     public var apiKeys: [String]
     /// Where the job database lives; `nil` keeps jobs in memory only.
     public var dataDirectory: URL?
+    /// How many models may stay resident.
     public var maxLoadedModels: Int
     /// How often expired results are swept.
     public var sweepInterval: Duration
@@ -45,10 +50,15 @@ public struct ServerArguments: Sendable {
 
 /// The parts of a running server, shared by the router, the worker and the drain on shutdown.
 public struct ServerComponents: Sendable {
+    /// The configuration.
     public let arguments: ServerArguments
+    /// The engine.
     public let generator: any ImageGenerating
+    /// The job queue (the one actor).
     public let queue: JobQueue
+    /// Prometheus metrics.
     public let metrics: ServerMetrics
+    /// The server's logger.
     public let logger: Logger
 
     /// Opens the job store and queue; loads the default model unless a generator is given.

@@ -3,12 +3,14 @@ import NIOCore
 
 /// The per-request context: Hummingbird's core storage plus who is calling.
 public struct ServerRequestContext: RequestContext, RemoteAddressRequestContext {
+    /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The peer's address (nil in in-process tests).
     public let remoteAddress: SocketAddress?
     /// The API-key identity set by `APIKeyMiddleware` ("key-1", …), nil when keys are off.
     public var keyIdentity: String?
 
+    /// Creates the context for one request on `source.channel`.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress

@@ -70,7 +70,7 @@ final class DenoisingSession: @unchecked Sendable {
     func finishImageIfComplete() throws {
         guard stepIndex == stepsPerImage, !isDone else { return }
         let image = try pipeline.decode(latents)
-        let result = GenerationResult(image: image, latents: latents, request: request, scheduler: choice)
+        let result = GenerationResult.assembled(image: image, latents: latents, request: request, scheduler: choice)
         let info = InfoText(result: result, modelName: pipeline.modelName, modelHash: modelHash)
         let png = try encodeImage(image, format: .png, text: ["parameters": info.text])
         images.append(GeneratedImage(png: png, seed: request.seed, infotext: info.text, width: image.width, height: image.height))
