@@ -105,6 +105,7 @@ public struct JobWorker: Service {
                 try StepBatcher.step(group)
                 for session in group { try session.finishImageIfComplete() }
             }
+            queue.metrics.recordBatch(jobs: group.count)
             // Groups take turns, so a job of another size or model is not starved.
             active = active.filter { $0.batchKey != key } + group
             for session in group {

@@ -16,6 +16,9 @@ public final class ServerMetrics: Sendable {
     private let imagesGenerated: Counter
     private let stepsDone: Counter
     private let stepsPerSecond: Gauge
+    private let batchJobsMax: Gauge
+    private let batchedSteps: Counter
+    private let largestBatch = LargestValue()
 
     /// Creates the metric families.
     public init() {
@@ -33,6 +36,10 @@ public final class ServerMetrics: Sendable {
         imagesGenerated = registry.makeCounter(name: "latent_images_generated_total", help: "Images generated")
         stepsDone = registry.makeCounter(name: "latent_steps_total", help: "Denoising steps run")
         stepsPerSecond = registry.makeGauge(name: "latent_steps_per_second", help: "Step rate of the last finished job")
+        batchJobsMax = registry.makeGauge(
+            name: "latent_step_batch_jobs_max", help: "Most jobs that shared one UNet call (step-level batching)")
+        batchedSteps = registry.makeCounter(
+            name: "latent_batched_unet_calls_total", help: "UNet calls that served more than one job")
     }
 
     /// Counts one HTTP response.
@@ -47,6 +54,12 @@ public final class ServerMetrics: Sendable {
     func setQueue(depth: Int, running count: Int) {
         queueDepth.set(Double(depth))
         running.set(Double(count))
+    }
+
+    /// Records one batched step over `jobs` jobs.
+    func recordBatch(jobs: Int) {
+        if jobs > 1 { batchedSteps.increment() }
+        batchJobsMax.set(Double(largestBatch.update(jobs)))
     }
 
     func recordStart(waited: TimeInterval) { queueWait.record(waited) }
@@ -74,5 +87,18 @@ public final class ServerMetrics: Sendable {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// A running maximum, safe from any thread.
+private final class LargestValue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func update(_ candidate: Int) -> Int {
+        lock.withLock {
+            value = max(value, candidate)
+            return value
+        }
     }
 }
