@@ -340,6 +340,9 @@ def run_steps(page, base, has_img2img, downloads):
         .move_by_offset(w // 5, 0).move_by_offset(0, h // 5).release().perform()
     check(page.js("return window.latent.editor.coverage()") > 0.02, "mask repainted")
     page.shot("mask")
+    out = page.js("""const e = window.latent.editor, o = e.outpaint({left: 64, right: 64, top: 0, bottom: 32});
+        return [e.width, e.height, o.width, o.height, o.image.startsWith('data:image/png'), o.mask.startsWith('data:image/png')]""")
+    check(out[2:4] == [out[0] + 128, out[1] + 32] and all(out[4:]), f"outpaint canvas extends the image ({out})")
     results_before = len(page.els("#gallery .result"))
     jobs_before = len(page.jobs())
     page.el("#generate").click()

@@ -159,7 +159,6 @@ export class MaskEditor {
     const ic = image.getContext("2d");
     ic.imageSmoothingEnabled = false;
     // Edge stretch: each side's outermost row/column smeared over the new border, corners from the corners.
-    ic.drawImage(this.imageCanvas, 0, 0, 1, 1, 0, 0, left || 0.01, top || 0.01);
     ic.drawImage(this.imageCanvas, 0, 0, w, 1, left, 0, w, top);
     ic.drawImage(this.imageCanvas, 0, h - 1, w, 1, left, top + h, w, bottom);
     ic.drawImage(this.imageCanvas, 0, 0, 1, h, 0, top, left, h);
