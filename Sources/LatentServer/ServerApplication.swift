@@ -108,6 +108,7 @@ public func buildApplication(_ components: ServerComponents) -> some Application
 public func buildRouter(_ generator: some ImageGenerating, components: ServerComponents) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: components.metrics))
+    router.add(middleware: WebController())
     router.add(middleware: APIKeyMiddleware(keys: components.arguments.apiKeys))
     let api = APIContext(generator: generator, components: components)
     HealthController(api: api).register(on: router)
