@@ -24,10 +24,7 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
         schedule = try NoiseSchedule.pinningZeroSNR(configuration: configuration, stepCount: stepCount)
         let trainCount = schedule.trainTimesteps
-        predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
-        guard predictionType != .sample else {
-            throw SchedulerError.unsupportedPrediction(scheduler: "EulerAncestralDiscreteScheduler", prediction: "sample")
-        }
+        predictionType = try PredictionType.parseNoise(configuration.predictionType, scheduler: "EulerAncestralDiscreteScheduler")
         let spacing = try TimestepSpacing.parse(configuration.timestepSpacing, key: "timestep_spacing", default: .linspace)
         let raw = NoiseSchedule.spacedTimesteps(spacing, count: stepCount, trainTimesteps: trainCount,
                                                 stepsOffset: configuration.stepsOffset ?? 0)

@@ -32,10 +32,7 @@ public struct HeunDiscreteScheduler: Scheduler {
     /// - Throws: `SchedulerError` for an unknown value, conflicting sigma options, beta sigmas or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
         let configuration = configuration.fillingBetaRange(start: 0.00085, end: 0.012)
-        schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: false)
-        guard stepCount >= 1, stepCount <= schedule.trainTimesteps else {
-            throw SchedulerError.invalidStepCount(stepCount, maximum: schedule.trainTimesteps)
-        }
+        schedule = try NoiseSchedule.checked(configuration: configuration, stepCount: stepCount, allowsZeroSNRRescale: false)
         predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
         let base = try DiscreteSigmaSchedule(configuration: configuration, schedule: schedule, stepCount: stepCount,
                                              honoursBounds: .init(karras: true, exponential: true))

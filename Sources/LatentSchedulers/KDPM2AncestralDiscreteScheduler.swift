@@ -38,14 +38,8 @@ public struct KDPM2AncestralDiscreteScheduler: Scheduler {
     ///   or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
         let configuration = configuration.fillingBetaRange(start: 0.00085, end: 0.012)
-        schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: false)
-        guard stepCount >= 1, stepCount <= schedule.trainTimesteps else {
-            throw SchedulerError.invalidStepCount(stepCount, maximum: schedule.trainTimesteps)
-        }
-        predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
-        guard predictionType != .sample else {
-            throw SchedulerError.unsupportedPrediction(scheduler: "KDPM2AncestralDiscreteScheduler", prediction: "sample")
-        }
+        schedule = try NoiseSchedule.checked(configuration: configuration, stepCount: stepCount, allowsZeroSNRRescale: false)
+        predictionType = try PredictionType.parseNoise(configuration.predictionType, scheduler: "KDPM2AncestralDiscreteScheduler")
         let base = try DiscreteSigmaSchedule(configuration: configuration, schedule: schedule, stepCount: stepCount,
                                              honoursBounds: .init(karras: true, exponential: true),
                                              roundsKarrasTimesteps: true)

@@ -34,10 +34,7 @@ public struct LMSDiscreteScheduler: Scheduler {
     ///   - order: The multistep order, at least 1.
     /// - Throws: `SchedulerError` for an unknown value, conflicting sigma options, beta sigmas or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int, order: Int = 4) throws {
-        schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: false)
-        guard stepCount >= 1, stepCount <= schedule.trainTimesteps else {
-            throw SchedulerError.invalidStepCount(stepCount, maximum: schedule.trainTimesteps)
-        }
+        schedule = try NoiseSchedule.checked(configuration: configuration, stepCount: stepCount, allowsZeroSNRRescale: false)
         guard order >= 1 else { throw SchedulerError.invalidConfiguration("LMS order \(order) must be at least 1") }
         predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
         self.order = order

@@ -20,13 +20,32 @@ extension NoiseSchedule {
     /// pins to 2⁻²⁴ so σ stays finite), after checking the step count against it.
     /// - Throws: `SchedulerError` for invalid configuration values or a step count outside 1 … `num_train_timesteps`.
     static func pinningZeroSNR(configuration: SchedulerConfiguration, stepCount: Int) throws -> NoiseSchedule {
-        var schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: true)
+        var schedule = try checked(configuration: configuration, stepCount: stepCount, allowsZeroSNRRescale: true)
         if configuration.rescaleBetasZeroSnr ?? false {
             schedule.setLastAlphaCumprod(Float(1.0 / 16_777_216.0))
         }
+        return schedule
+    }
+
+    /// The training schedule, after checking the step count against its length.
+    /// - Throws: `SchedulerError` for invalid configuration values or a step count outside 1 … `num_train_timesteps`.
+    static func checked(
+        configuration: SchedulerConfiguration, stepCount: Int, allowsZeroSNRRescale: Bool
+    ) throws -> NoiseSchedule {
+        let schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: allowsZeroSNRRescale)
         guard stepCount >= 1, stepCount <= schedule.trainTimesteps else {
             throw SchedulerError.invalidStepCount(stepCount, maximum: schedule.trainTimesteps)
         }
         return schedule
+    }
+}
+
+extension PredictionType {
+    /// The configured prediction type of a σ-space solver that cannot work from a predicted sample (x₀).
+    /// - Throws: `SchedulerError.unsupportedPrediction` naming `scheduler` for `sample`, `.invalidValue` otherwise.
+    static func parseNoise(_ value: String?, scheduler: String) throws -> PredictionType {
+        let prediction = try parse(value, key: "prediction_type", default: .epsilon)
+        guard prediction != .sample else { throw SchedulerError.unsupportedPrediction(scheduler: scheduler, prediction: "sample") }
+        return prediction
     }
 }
