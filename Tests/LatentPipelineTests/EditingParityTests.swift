@@ -65,18 +65,9 @@ struct EditingParityTests {
             return true
         }
 
-        let reference = try SafeTensorsFile(contentsOf: EditingCase.fixture("\(testCase.name).safetensors"))
-        let expectedSteps = try reference.load("latents.step")  // [steps, 1, 4, h, w]
-        let perStep = expectedSteps.count / expectedSteps.shape[0]
-        #expect(stepLatents.count == expectedSteps.shape[0])
-        for (i, latents) in stepLatents.enumerated() where i < expectedSteps.shape[0] {
-            let expected = Array(expectedSteps.scalars[(i * perStep)..<((i + 1) * perStep)])
-            let error = relativeError(latents.scalars, expected)
-            #expect(error < 1e-4, "step \(i + 1): relative error \(error)")
-        }
-        let (expectedImage, _) = try readImage(at: EditingCase.fixture("\(testCase.name).png"))
+        let expectedImage = try expectMatchesReference(
+            stepLatents: stepLatents, image: result.image,
+            tensors: EditingCase.fixture("\(testCase.name).safetensors"), png: EditingCase.fixture("\(testCase.name).png"))
         #expect(result.image.width == expectedImage.width && result.image.height == expectedImage.height)
-        let quality = psnr(result.image.pixels, expectedImage.droppingAlpha().pixels)
-        #expect(quality >= 40, "PSNR \(quality) dB")
     }
 }

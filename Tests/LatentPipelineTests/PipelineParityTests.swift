@@ -92,19 +92,9 @@ struct PipelineParityTests {
             return true
         }
 
-        let reference = try SafeTensorsFile(contentsOf: testCase.fixture("safetensors"))
-        let expectedSteps = try reference.load("latents.step")  // [steps, 1, 4, h, w]
-        let perStep = expectedSteps.count / expectedSteps.shape[0]
-        #expect(stepLatents.count == expectedSteps.shape[0])
-        for (i, latents) in stepLatents.enumerated() where i < expectedSteps.shape[0] {
-            let expected = Array(expectedSteps.scalars[(i * perStep)..<((i + 1) * perStep)])
-            let error = relativeError(latents.scalars, expected)
-            #expect(error < 1e-4, "step \(i + 1): relative error \(error)")
-        }
-
-        let (expectedImage, _) = try readImage(at: testCase.fixture("png"))
+        try expectMatchesReference(
+            stepLatents: stepLatents, image: result.image, tensors: testCase.fixture("safetensors"),
+            png: testCase.fixture("png"))
         #expect(result.image.width == testCase.width && result.image.height == testCase.height)
-        let quality = psnr(result.image.pixels, expectedImage.droppingAlpha().pixels)
-        #expect(quality >= 40, "PSNR \(quality) dB")
     }
 }
