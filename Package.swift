@@ -23,10 +23,14 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // zlib's gzip reader for the bundled CLIP merge list (Debian `zlib1g-dev`).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        // Hand-written C kernels (softmax, norms, im2col) compiled with vector extensions.
+        // oneDNN's C API (Debian `libdnnl-dev`) for convolutions.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // Hand-written C kernels (softmax, norms, fp16 conversion, oneDNN convolution plans) with vector extensions.
         .target(
             name: "CLatentKernels",
-            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
+            dependencies: ["CDNNL"],
+            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])],
+            linkerSettings: [.linkedLibrary("dnnl")]
         ),
         .target(
             name: "LatentCore",
