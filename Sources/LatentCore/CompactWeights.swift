@@ -60,6 +60,19 @@ public struct CompactWeights: Sendable {
         return widened().withUnsafeBufferPointer(body)
     }
 
+    /// Widens elements `offset ..< offset+count` into `destination` (row gathers, e.g. embeddings).
+    public func copyFloats(from offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        precondition(offset >= 0 && offset + count <= self.count, "range \(offset)+\(count) outside \(shape)")
+        switch format {
+        case .float32:
+            full.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + offset, count: count) }
+        case .float16:
+            bits.withUnsafeBufferPointer { latent_f16_to_f32($0.baseAddress! + offset, destination, count) }
+        case .bfloat16:
+            bits.withUnsafeBufferPointer { latent_bf16_to_f32($0.baseAddress! + offset, destination, count) }
+        }
+    }
+
     /// A widened fp32 copy.
     public var tensor: Tensor { Tensor(shape: shape, scalars: format == .float32 ? full : widened()) }
 

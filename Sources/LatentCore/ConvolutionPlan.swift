@@ -27,6 +27,9 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private var plans: [[Int]: OpaquePointer] = [:]
     private var unsupported: Set<[Int]> = []
 
+    /// Output pixels (N·Ho·Wo) from which a plan keeps fp16 weights in fp16.
+    static let halfWeightMinimumPixels = 512
+
     /// Whether oneDNN is used at all (read once from `LATENT_KERNELS`).
     static let oneDNNEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
         .split(separator: ",").contains("conv-im2col")
@@ -89,11 +92,17 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let weights = plainWeightsLocked()
         let shape64 = shape.map(Int64.init)
         let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
+        // fp16 weights stay fp16 only where widening them per call is cheap next to the convolution: the
+        // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
+        // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
+        let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
+        let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+        let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
         let created: OpaquePointer? = withOptionalBias { bp in
             weights.withHalfBits { half in
                 if let half {
                     return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                                   Int64(stride), pad, nil, half, bp, 1)
+                                                   Int64(stride), pad, nil, half, bp, keepHalf)
                 }
                 return weights.withFloats { wp in
                     latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),

@@ -36,7 +36,7 @@ struct ConvolutionPlanTests {
         let random = TorchCPURandomSource(seed: 5)
         let full = random.normal(shape: [64, 33])
         let half = Self.halfRounded(full)
-        let bf16 = Tensor(shape: full.shape, scalars: full.scalars.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) * 1e-6 })
+        let bf16 = Tensor(shape: full.shape, scalars: full.scalars.map { Float(bitPattern: ($0 * 1e-6).bitPattern & 0xFFFF_0000) })
         #expect(CompactWeights(full).format == .float32)
         #expect(CompactWeights(half).format == .float16)
         #expect(CompactWeights(bf16).format == .bfloat16)
