@@ -17,6 +17,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Native math: OpenBLAS's CBLAS interface (Debian `libopenblas-dev`).
@@ -25,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // oneDNN's C API (Debian `libdnnl-dev`) for convolutions.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // SQLite for the server's job store (Debian `libsqlite3-dev`).
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         // Hand-written C kernels (softmax, norms, fp16 conversion, oneDNN convolution plans) with vector extensions.
         .target(
             name: "CLatentKernels",
@@ -61,9 +68,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "LatentTesting", dependencies: ["LatentCore", "LatentWeights"], swiftSettings: swiftSettings),
+        // HTTP server: A1111 / OpenAI / async-jobs APIs over one queue and engine.
+        .target(
+            name: "LatentServer",
+            dependencies: [
+                "LatentCore", "LatentPipeline", "LatentImageIO", "CSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources/web")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "latent",
-            dependencies: ["LatentPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "LatentPipeline", "LatentServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "LatentCoreTests", dependencies: ["LatentCore", "LatentTesting"], swiftSettings: swiftSettings),
@@ -73,6 +95,17 @@ let package = Package(
         .testTarget(name: "LatentSchedulersTests", dependencies: ["LatentSchedulers", "LatentTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "LatentImageIOTests", dependencies: ["LatentImageIO", "LatentTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "LatentPipelineTests", dependencies: ["LatentPipeline", "LatentTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LatentServerTests",
+            dependencies: [
+                "LatentServer", "LatentPipeline", "LatentImageIO", "LatentTesting",
+                // In-process requests through the router (HummingbirdTesting would pull in AsyncHTTPClient and
+                // BoringSSL, far too slow to build on 2 cores for what the router tests need).
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LatentCommandTests", dependencies: ["latent", "LatentTesting"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

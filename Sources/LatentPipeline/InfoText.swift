@@ -36,6 +36,36 @@ public struct InfoText: Sendable, Equatable {
         self.fields = fields
     }
 
+    /// Describes a finished image-to-image, inpainting or outpainting run: the generation's fields plus the
+    /// editing parameters under A1111's names ("Denoising strength", "Mask blur", "Inpaint area",
+    /// "Masked area padding", "Mask mode", "Masked content", "Resize mode"), inserted before "Version".
+    /// - Parameters:
+    ///   - result: The generation.
+    ///   - modelName: The checkpoint's name.
+    ///   - modelHash: A1111's short model hash, if known.
+    ///   - editing: The editing request that ran.
+    ///   - extra: Further `Key: value` fields (e.g. outpainting margins), appended after the editing ones.
+    public init(
+        result: GenerationResult, modelName: String, modelHash: String?, editing: ImageEditingRequest,
+        extra: [(key: String, value: String)] = []
+    ) {
+        self.init(result: result, modelName: modelName, modelHash: modelHash)
+        var added: [(key: String, value: String)] = [("Denoising strength", Self.format(editing.strength))]
+        if editing.resizeMode != .justResize { added.append(("Resize mode", editing.resizeMode.a1111Label)) }
+        if let inpainting = editing.inpainting {
+            added.append(("Mask blur", "\(inpainting.blur)"))
+            if inpainting.inverted { added.append(("Mask mode", "Inpaint not masked")) }
+            if inpainting.onlyMasked {
+                added.append(("Inpaint area", "Only masked"))
+                added.append(("Masked area padding", "\(inpainting.padding)"))
+            }
+            if inpainting.maskedContent != .original { added.append(("Masked content", inpainting.maskedContent.a1111Label)) }
+        }
+        added += extra
+        let at = fields.firstIndex { $0.key == "Version" } ?? fields.count
+        fields.insert(contentsOf: added, at: at)
+    }
+
     /// The chunk text.
     public var text: String {
         var lines = [prompt]

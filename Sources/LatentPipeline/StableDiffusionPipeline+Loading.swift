@@ -32,11 +32,8 @@ extension StableDiffusionPipeline {
     }
 
     private static func loadSingleFile(_ url: URL) throws -> StableDiffusionPipeline {
+        // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
-        if checkpoint.isInpainting {
-            throw PipelineError.unsupportedModel(
-                path: url.path, reason: "9-channel inpainting checkpoints need an init image and a mask (not supported by text-to-image)")
-        }
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
@@ -48,6 +45,8 @@ extension StableDiffusionPipeline {
         textEncoder: (Data, any TensorSource), scheduler: Data
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
+        // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
+        decoder.allowsJSON5 = true
         func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ component: String) throws -> T {
             do {
                 return try decoder.decode(type, from: data)

@@ -5,6 +5,16 @@ import LatentModels
 import LatentSchedulers
 import LatentTokenizer
 
+/// Inpainting inputs of the denoising loop.
+struct DenoisingConditioning {
+    /// 9-channel UNets: the downsampled mask and the masked image's latents, `[1, 1 + 4, h, w]`, appended to
+    /// the model input's channels.
+    var extraChannels: Tensor?
+    /// 4-channel models: the image's latents `[1, 4, h, w]`, the noise that noised them and the latent mask
+    /// `[1, 1, h, w]` (1 = repaint), blended after every step.
+    var blend: (imageLatents: Tensor, noise: Tensor, mask: Tensor)?
+}
+
 /// Progress of one denoising step, handed to the caller after the scheduler has stepped.
 public struct StepProgress: Sendable {
     /// 1-based index of the step just finished.
@@ -93,11 +103,21 @@ public final class StableDiffusionPipeline: Sendable {
         return resolved
     }
 
+    /// The sampler a request names (or the model's own) and a fresh scheduler for its step count and prediction type.
+    /// - Throws: `SchedulerError` for an unsupported model scheduler, step count or configuration value.
+    public func scheduler(for request: GenerationRequest) throws -> (SchedulerChoice, any Scheduler) {
+        let kind = try resolvedScheduler(request.scheduler)
+        let scheduler = try makeScheduler(
+            kind, modelConfiguration: schedulerConfiguration, stepCount: request.stepCount,
+            predictionOverride: request.predictionType.flatMap(PredictionType.init(rawValue:)))
+        return (kind, scheduler)
+    }
+
     /// The scheduler a request runs: its own choice, else the model's (`_class_name`).
     /// - Throws: `SchedulerError.unsupportedModelScheduler` when the model names a scheduler Latent lacks.
     public func resolvedScheduler(_ requested: SchedulerChoice?) throws -> SchedulerChoice {
         if let requested { return requested }
-        guard let className = schedulerConfiguration.className, let kind = SchedulerKind(diffusersClassName: className) else {
+        guard let kind = SchedulerKind(modelConfiguration: schedulerConfiguration) else {
             throw SchedulerError.unsupportedModelScheduler(
                 className: schedulerConfiguration.className, supported: SchedulerChoice.validNames)
         }
@@ -123,11 +143,12 @@ public final class StableDiffusionPipeline: Sendable {
     ///   misconfiguration.
     public func generate(_ request: GenerationRequest, onStep: ((StepProgress) -> Bool)? = nil) throws -> GenerationResult {
         let request = try validated(request)
+        guard unet.configuration.inChannels == 4 else {
+            throw unet.configuration.inChannels == 9
+                ? ImageEditingError.inpaintingModelNeedsMask : ImageEditingError.unsupportedUNetChannels(unet.configuration.inChannels)
+        }
         let width = request.width ?? defaultWidth, height = request.height ?? defaultHeight
-        let kind = try resolvedScheduler(request.scheduler)
-        var scheduler = try makeScheduler(
-            kind, modelConfiguration: schedulerConfiguration, stepCount: request.stepCount,
-            predictionOverride: request.predictionType.flatMap(PredictionType.init(rawValue:)))
+        var (kind, scheduler) = try scheduler(for: request)
 
         let guided = request.usesClassifierFreeGuidance
         let context = try encodePrompt(request.prompt, negativePrompt: request.negativePrompt, classifierFreeGuidance: guided)
@@ -135,26 +156,72 @@ public final class StableDiffusionPipeline: Sendable {
         // diffusers draws the initial latents first, then any per-step noise, from one generator.
         let random = TorchCPURandomSource(seed: request.seed)
         let latentShape = [1, unet.configuration.outChannels, height / vaeScaleFactor, width / vaeScaleFactor]
-        var latents = random.normal(shape: latentShape) * scheduler.initNoiseSigma  // [1, 4, h, w]
+        let initial = random.normal(shape: latentShape) * scheduler.initNoiseSigma  // [1, 4, h, w]
+        let latents = try denoise(
+            initial, scheduler: &scheduler, startIndex: 0, context: context, guidanceScale: request.guidanceScale,
+            random: random, conditioning: DenoisingConditioning(), onStep: onStep)
+        return GenerationResult(image: try decode(latents), latents: latents, request: request, scheduler: kind)
+    }
 
+    /// The denoising loop shared by text-to-image, image-to-image and inpainting: from `startIndex` to the
+    /// end of the scheduler's timesteps, UNet (with classifier-free guidance when `guidanceScale > 1`) then
+    /// scheduler step, then — for 4-channel inpainting — the known region blended back in.
+    ///
+    /// Matches: the loop of diffusers' `StableDiffusionPipeline`, `StableDiffusionImg2ImgPipeline` and
+    /// `StableDiffusionInpaintPipeline.__call__` (diffusers 0.42.1). Starting at `startIndex` is what their
+    /// `timesteps[t_start * order:]` + `set_begin_index` does: step indices stay absolute, so Euler's σ and
+    /// PNDM's timesteps are the same ones diffusers uses, while PNDM's call counter starts from zero.
+    /// - Parameters:
+    ///   - initial: The starting latents `[1, 4, h, w]` (noise, or the noised image).
+    ///   - scheduler: A fresh scheduler for this generation.
+    ///   - startIndex: The first index into `scheduler.timesteps` to run.
+    ///   - context: Text embeddings, `[2, 77, D]` (unconditional first) with guidance, `[1, 77, D]` without.
+    ///   - guidanceScale: CFG scale; > 1 runs the batched unconditional/conditional pass.
+    ///   - random: The generation's stream (stochastic schedulers draw from it).
+    ///   - conditioning: Inpainting inputs, empty for text/image-to-image.
+    ///   - onStep: Progress callback; `false` cancels.
+    /// - Returns: The final latents `[1, 4, h, w]`.
+    func denoise(
+        _ initial: Tensor, scheduler: inout any Scheduler, startIndex: Int, context: Tensor, guidanceScale: Float,
+        random: any RandomSource, conditioning: DenoisingConditioning, onStep: ((StepProgress) -> Bool)?
+    ) throws -> Tensor {
+        let guided = guidanceScale > 1
         let timesteps = scheduler.timesteps
-        for (index, t) in timesteps.enumerated() {
+        var latents = initial
+        let extraInput = conditioning.extraChannels.map { guided ? concatBatch([$0, $0]) : $0 }  // [B, 5, h, w]
+        for index in startIndex..<timesteps.count {
+            let t = timesteps[index]
             let scaled = scheduler.scaleModelInput(latents, stepIndex: index)
+            var input = guided ? concatBatch([scaled, scaled]) : scaled  // [B, 4, h, w]
+            if let extraInput { input = concatChannels([input, extraInput]) }  // [B, 9, h, w]
             let noisePrediction: Tensor
             if guided {
-                let prediction = unet(concatBatch([scaled, scaled]), timesteps: [t, t], context: context)  // [2, 4, h, w]
+                let prediction = unet(input, timesteps: [t, t], context: context)  // [2, 4, h, w]
                 let unconditional = prediction.batchItem(0), conditional = prediction.batchItem(1)
-                let g = request.guidanceScale
-                noisePrediction = unconditional.zip(conditional) { u, c in u + g * (c - u) }
+                noisePrediction = unconditional.zip(conditional) { u, c in u + guidanceScale * (c - u) }
             } else {
-                noisePrediction = unet(scaled, timesteps: [t], context: context)
+                noisePrediction = unet(input, timesteps: [t], context: context)
             }
             latents = try scheduler.step(modelOutput: noisePrediction, stepIndex: index, sample: latents, random: random)
-            if let onStep, !onStep(StepProgress(step: index + 1, stepCount: timesteps.count, latents: latents)) {
+            if let blend = conditioning.blend {
+                // The known region follows the image, noised to the level of the next step (clean after the last).
+                let known = index + 1 < timesteps.count
+                    ? scheduler.addNoise(original: blend.imageLatents, noise: blend.noise, stepIndex: index + 1)
+                    : blend.imageLatents
+                latents = Tensor(uninitializedShape: latents.shape) { out in
+                    let plane = blend.mask.count
+                    for i in 0..<out.count {
+                        let m = blend.mask.scalars[i % plane]
+                        out[i] = (1 - m) * known.scalars[i] + m * latents.scalars[i]
+                    }
+                }
+            }
+            let done = index - startIndex + 1
+            if let onStep, !onStep(StepProgress(step: done, stepCount: timesteps.count - startIndex, latents: latents)) {
                 throw PipelineError.cancelled
             }
         }
-        return GenerationResult(image: try decode(latents), latents: latents, request: request, scheduler: kind)
+        return latents
     }
 
     /// Decodes latents to an 8-bit image exactly as diffusers' `VaeImageProcessor.postprocess` + `numpy_to_pil`.

@@ -44,10 +44,7 @@ public struct DEISMultistepScheduler: Scheduler {
         if configuration.predictionType == "flow_prediction" {
             throw SchedulerError.unsupportedOption("prediction_type flow_prediction (flow matching)")
         }
-        schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: false)
-        guard stepCount >= 1, stepCount <= schedule.trainTimesteps else {
-            throw SchedulerError.invalidStepCount(stepCount, maximum: schedule.trainTimesteps)
-        }
+        schedule = try NoiseSchedule.checked(configuration: configuration, stepCount: stepCount, allowsZeroSNRRescale: false)
         predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
         solverOrder = configuration.solverOrder ?? 2
         guard (1...3).contains(solverOrder) else {

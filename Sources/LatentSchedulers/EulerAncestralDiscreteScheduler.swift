@@ -22,17 +22,9 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     ///   - stepCount: Inference steps, 1 … `num_train_timesteps`.
     /// - Throws: `SchedulerError` for an unknown value, `sample` prediction or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
-        var schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: true)
-        if configuration.rescaleBetasZeroSnr ?? false {
-            schedule.setLastAlphaCumprod(Float(1.0 / 16_777_216.0))
-        }
-        self.schedule = schedule
+        schedule = try NoiseSchedule.pinningZeroSNR(configuration: configuration, stepCount: stepCount)
         let trainCount = schedule.trainTimesteps
-        guard stepCount >= 1, stepCount <= trainCount else { throw SchedulerError.invalidStepCount(stepCount, maximum: trainCount) }
-        predictionType = try PredictionType.parse(configuration.predictionType, key: "prediction_type", default: .epsilon)
-        guard predictionType != .sample else {
-            throw SchedulerError.unsupportedPrediction(scheduler: "EulerAncestralDiscreteScheduler", prediction: "sample")
-        }
+        predictionType = try PredictionType.parseNoise(configuration.predictionType, scheduler: "EulerAncestralDiscreteScheduler")
         let spacing = try TimestepSpacing.parse(configuration.timestepSpacing, key: "timestep_spacing", default: .linspace)
         let raw = NoiseSchedule.spacedTimesteps(spacing, count: stepCount, trainTimesteps: trainCount,
                                                 stepsOffset: configuration.stepsOffset ?? 0)
@@ -48,14 +40,11 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = sigmas[stepIndex]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {
-        guard timesteps.indices.contains(stepIndex) else {
-            throw SchedulerError.stepIndexOutOfRange(stepIndex, count: timesteps.count)
-        }
+        try SigmaSampling.checkStepIndex(stepIndex, count: timesteps.count)
         let sigma = sigmas[stepIndex], next = sigmas[stepIndex + 1]
         let predictedOriginal = eulerPredictedOriginal(modelOutput: modelOutput, sample: sample, sigma: sigma,
                                                       prediction: predictionType)

@@ -26,13 +26,8 @@ public struct EulerDiscreteScheduler: Scheduler {
     ///   - stepCount: Inference steps, 1 … `num_train_timesteps`.
     /// - Throws: `SchedulerError` for an unknown value, conflicting sigma options, beta sigmas or a bad step count.
     public init(configuration: SchedulerConfiguration, stepCount: Int) throws {
-        var schedule = try NoiseSchedule(configuration: configuration, allowsZeroSNRRescale: true)
-        if configuration.rescaleBetasZeroSnr ?? false {
-            schedule.setLastAlphaCumprod(Float(1.0 / 16_777_216.0))
-        }
-        self.schedule = schedule
+        schedule = try NoiseSchedule.pinningZeroSNR(configuration: configuration, stepCount: stepCount)
         let trainCount = schedule.trainTimesteps
-        guard stepCount >= 1, stepCount <= trainCount else { throw SchedulerError.invalidStepCount(stepCount, maximum: trainCount) }
         // diffusers accepts "original_sample" as a synonym here.
         let prediction = configuration.predictionType == "original_sample" ? "sample" : configuration.predictionType
         predictionType = try PredictionType.parse(prediction, key: "prediction_type", default: .epsilon)
@@ -85,8 +80,7 @@ public struct EulerDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let sigma = sigmas[stepIndex]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return SigmaSampling.scaledInput(sample, sigma: sigma)
     }
 
     public mutating func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, random: any RandomSource) throws -> Tensor {

@@ -54,26 +54,34 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var finalSigmasType: String?
     /// `timestep_type`: `discrete` or `continuous`.
     public var timestepType: String?
+    /// `variance_type`: DDPM's step noise variance (`fixed_small`, `fixed_small_log`, `fixed_large`, …).
+    public var varianceType: String?
     /// `thresholding`: dynamic thresholding (not implemented).
     public var thresholding: Bool?
+    /// `solver_order`: order of a multistep solver (DPM-Solver: 1, 2 or 3).
+    public var solverOrder: Int?
+    /// `algorithm_type`: DPM-Solver variant (`dpmsolver++`, `sde-dpmsolver++`, …).
+    public var algorithmType: String?
+    /// `solver_type`: second-order update rule (`midpoint` or `heun`).
+    public var solverType: String?
+    /// `lower_order_final`: drop to lower orders in the last steps of short runs.
+    public var lowerOrderFinal: Bool?
+    /// `euler_at_final`: first-order (Euler) last step.
+    public var eulerAtFinal: Bool?
+    /// `lambda_min_clipped`: log-SNR below which timesteps are not scheduled.
+    public var lambdaMinClipped: Double?
+    /// `use_lu_lambdas`: sigmas evenly spaced in log-SNR (Lu et al.).
+    public var useLuLambdas: Bool?
+    /// `use_flow_sigmas`: flow-matching sigmas (not implemented).
+    public var useFlowSigmas: Bool?
     /// `_use_default_values`: keys an older save filled with defaults.
     public var useDefaultValues: [String]?
 
     // Keys of the multistep solvers and consistency-model schedulers (UniPC, DEIS, LCM, TCD).
-    /// `solver_order`: multistep order of UniPC / DEIS.
-    public var solverOrder: Int?
-    /// `solver_type`: `bh1`/`bh2` (UniPC), `logrho` (DEIS).
-    public var solverType: String?
-    /// `algorithm_type`: the solver family (`deis` for DEIS).
-    public var algorithmType: String?
-    /// `lower_order_final`: drop to lower orders on the last steps.
-    public var lowerOrderFinal: Bool?
     /// `predict_x0`: UniPC updates on the predicted clean sample (else on the noise).
     public var predictX0: Bool?
     /// `disable_corrector`: UniPC step indices whose corrector is skipped.
     public var disableCorrector: [Int]?
-    /// `use_flow_sigmas`: flow-matching sigmas (not implemented).
-    public var useFlowSigmas: Bool?
     /// `original_inference_steps`: the distillation schedule length of LCM / TCD.
     public var originalInferenceSteps: Int?
     /// `timestep_scaling`: LCM's boundary-condition timestep scale.
@@ -102,15 +110,19 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case sigmaMax = "sigma_max"
         case finalSigmasType = "final_sigmas_type"
         case timestepType = "timestep_type"
+        case varianceType = "variance_type"
         case thresholding
-        case useDefaultValues = "_use_default_values"
         case solverOrder = "solver_order"
-        case solverType = "solver_type"
         case algorithmType = "algorithm_type"
+        case solverType = "solver_type"
         case lowerOrderFinal = "lower_order_final"
+        case eulerAtFinal = "euler_at_final"
+        case lambdaMinClipped = "lambda_min_clipped"
+        case useLuLambdas = "use_lu_lambdas"
+        case useFlowSigmas = "use_flow_sigmas"
+        case useDefaultValues = "_use_default_values"
         case predictX0 = "predict_x0"
         case disableCorrector = "disable_corrector"
-        case useFlowSigmas = "use_flow_sigmas"
         case originalInferenceSteps = "original_inference_steps"
         case timestepScaling = "timestep_scaling"
     }
@@ -180,11 +192,15 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         sigmaMax = try value(Double.self, .sigmaMax)
         finalSigmasType = try value(String.self, .finalSigmasType)
         timestepType = try value(String.self, .timestepType)
+        varianceType = try value(String.self, .varianceType)
         thresholding = try value(Bool.self, .thresholding)
         solverOrder = try value(Int.self, .solverOrder)
         solverType = try value(String.self, .solverType)
         algorithmType = try value(String.self, .algorithmType)
         lowerOrderFinal = try value(Bool.self, .lowerOrderFinal)
+        eulerAtFinal = try value(Bool.self, .eulerAtFinal)
+        lambdaMinClipped = try value(Double.self, .lambdaMinClipped)
+        useLuLambdas = try value(Bool.self, .useLuLambdas)
         predictX0 = try value(Bool.self, .predictX0)
         disableCorrector = try value([Int].self, .disableCorrector)
         useFlowSigmas = try value(Bool.self, .useFlowSigmas)
@@ -193,10 +209,12 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         useDefaultValues = nil
     }
 
-    /// Reads a `scheduler_config.json`.
+    /// Reads a `scheduler_config.json` (JSON5 allowed: diffusers writes `-Infinity` for `lambda_min_clipped`).
     /// - Throws: A decoding error when the file is not a JSON object of the expected key types.
     public init(contentsOf url: URL) throws {
-        self = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(contentsOf: url))
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
+        self = try decoder.decode(SchedulerConfiguration.self, from: Data(contentsOf: url))
     }
 }
 

@@ -20,6 +20,22 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case lcm
     /// `TCDScheduler` (for TCD-distilled models).
     case tcd
+    /// `LMSDiscreteScheduler`.
+    case lms
+    /// `HeunDiscreteScheduler`.
+    case heun
+    /// `KDPM2DiscreteScheduler`.
+    case dpm2
+    /// `KDPM2AncestralDiscreteScheduler`.
+    case dpm2Ancestral = "dpm2_a"
+    /// `DDPMScheduler`.
+    case ddpm
+    /// `DPMSolverMultistepScheduler` with `algorithm_type="dpmsolver++"`, `solver_order=2`.
+    case dpmpp2m = "dpmpp_2m"
+    /// `DPMSolverMultistepScheduler` with `algorithm_type="sde-dpmsolver++"`, `solver_order=2`.
+    case dpmpp2mSDE = "dpmpp_2m_sde"
+    /// k-diffusion's `sample_dpmpp_2s_ancestral` on Euler's sigmas (no diffusers class).
+    case dpmpp2sAncestral = "dpmpp_2s_a"
 
     /// The command-line name (`--scheduler euler_a`).
     public var cliName: String { rawValue }
@@ -35,10 +51,20 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEIS"
         case .lcm: "LCM"
         case .tcd: "TCD"
+        case .lms: "LMS"
+        case .heun: "Heun"
+        case .dpm2: "DPM2"
+        case .dpm2Ancestral: "DPM2 a"
+        case .ddpm: "DDPM"
+        case .dpmpp2m: "DPM++ 2M"
+        case .dpmpp2mSDE: "DPM++ 2M SDE"
+        case .dpmpp2sAncestral: "DPM++ 2S a"
         }
     }
 
-    /// The diffusers class this kind reproduces.
+    /// The diffusers class this kind reproduces. `dpmpp_2m` and `dpmpp_2m_sde` share one class (told apart by
+    /// `algorithm_type`); `dpmpp_2s_a` has no diffusers class and names the k-diffusion function it reproduces
+    /// on `EulerDiscreteScheduler`'s sigmas.
     public var diffusersClassName: String {
         switch self {
         case .ddim: "DDIMScheduler"
@@ -49,6 +75,13 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEISMultistepScheduler"
         case .lcm: "LCMScheduler"
         case .tcd: "TCDScheduler"
+        case .lms: "LMSDiscreteScheduler"
+        case .heun: "HeunDiscreteScheduler"
+        case .dpm2: "KDPM2DiscreteScheduler"
+        case .dpm2Ancestral: "KDPM2AncestralDiscreteScheduler"
+        case .ddpm: "DDPMScheduler"
+        case .dpmpp2m, .dpmpp2mSDE: "DPMSolverMultistepScheduler"
+        case .dpmpp2sAncestral: "k-diffusion sample_dpmpp_2s_ancestral"
         }
     }
 
@@ -63,6 +96,14 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: "DEIS: 2nd-order exponential-integrator multistep; strong at 10-20 steps"
         case .lcm: "LCM: latent consistency sampling in 2-8 steps; needs an LCM-distilled model (low CFG)"
         case .tcd: "TCD: trajectory consistency sampling in 2-8 steps; needs a TCD-distilled model (low CFG)"
+        case .lms: "LMS: 4th-order linear multistep in sigma; sharp at 20+ steps, can be unstable below 10"
+        case .heun: "Heun: 2nd-order ODE solver, two model calls per step; accurate but twice as slow"
+        case .dpm2: "DPM2: 2nd-order DPM-Solver (midpoint), two model calls per step"
+        case .dpm2Ancestral: "DPM2 ancestral: DPM2 plus fresh noise each step; varied, does not converge"
+        case .ddpm: "DDPM: the original ancestral sampler; needs many steps (100+)"
+        case .dpmpp2m: "DPM++ 2M: second-order multistep DPM-Solver++; sharp results in 15-30 steps"
+        case .dpmpp2mSDE: "DPM++ 2M SDE: stochastic DPM-Solver++ multistep; fresh noise each step, detailed"
+        case .dpmpp2sAncestral: "DPM++ 2S a: second-order singlestep DPM-Solver++ plus ancestral noise; 2 model calls per step"
         }
     }
 
@@ -70,8 +111,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     /// diffusers class); `latent schedulers` lists one name per entry.
     public var supportedSigmaSchedules: [SigmaScheduleVariant] {
         switch self {
-        case .ddim, .pndm, .eulerAncestral, .lcm, .tcd: [.standard]
-        case .euler, .unipc, .deis: [.standard, .karras, .exponential]
+        case .ddim, .pndm, .eulerAncestral, .lcm, .tcd, .ddpm: [.standard]
+        // DPMSolverMultistepScheduler and EulerDiscreteScheduler (whose sigmas 2S a runs on) offer both.
+        case .euler, .unipc, .deis, .lms, .heun, .dpm2, .dpm2Ancestral, .dpmpp2m, .dpmpp2mSDE, .dpmpp2sAncestral:
+            [.standard, .karras, .exponential]
         }
     }
 
@@ -80,7 +123,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     public var needsDistilledModel: Bool {
         switch self {
         case .lcm, .tcd: true
-        case .ddim, .pndm, .euler, .eulerAncestral, .unipc, .deis: false
+        default: false
         }
     }
 
@@ -95,6 +138,14 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .deis: []
         case .lcm: ["latent_consistency"]
         case .tcd: []
+        case .lms: ["k_lms"]
+        case .heun: ["k_heun"]
+        case .dpm2: ["k_dpm_2", "kdpm2"]
+        case .dpm2Ancestral: ["k_dpm_2_a", "k_dpm_2_ancestral", "kdpm2_a", "dpm2_ancestral"]
+        case .ddpm: []
+        case .dpmpp2m: ["k_dpmpp_2m", "dpmsolver++", "dpm_solver_multistep"]
+        case .dpmpp2mSDE: ["k_dpmpp_2m_sde", "sde-dpmsolver++"]
+        case .dpmpp2sAncestral: ["k_dpmpp_2s_a", "k_dpmpp_2s_ancestral", "dpmpp_2s_ancestral", "sample_dpmpp_2s_ancestral"]
         }
     }
 
@@ -118,10 +169,18 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         throw SchedulerError.unknownScheduler(name: name, validNames: Self.validNames)
     }
 
-    /// The kind whose diffusers class is exactly `className`, if implemented.
+    /// The kind whose diffusers class is exactly `className`, if implemented (`dpmpp_2m` for
+    /// `DPMSolverMultistepScheduler`; `init(modelConfiguration:)` also reads `algorithm_type`).
     public init?(diffusersClassName className: String) {
         guard let kind = Self.allCases.first(where: { $0.diffusersClassName == className }) else { return nil }
         self = kind
+    }
+
+    /// The kind a model's own scheduler configuration describes: its `_class_name`, and for
+    /// `DPMSolverMultistepScheduler` its `algorithm_type` (`sde-dpmsolver++` → `dpmpp_2m_sde`).
+    public init?(modelConfiguration configuration: SchedulerConfiguration) {
+        guard let className = configuration.className, let kind = Self(diffusersClassName: className) else { return nil }
+        self = kind == .dpmpp2m && configuration.algorithmType == "sde-dpmsolver++" ? .dpmpp2mSDE : kind
     }
 
     /// Lower-cases, spells `+` as `p` (so "DPM++ 2M" meets "dpmpp_2m"), drops everything but letters and digits
@@ -157,7 +216,7 @@ public func makeScheduler(
     let resolvedKind: SchedulerKind
     if let kind {
         resolvedKind = kind
-    } else if let className = modelConfiguration.className, let modelKind = SchedulerKind(diffusersClassName: className) {
+    } else if let modelKind = SchedulerKind(modelConfiguration: modelConfiguration) {
         resolvedKind = modelKind
     } else {
         throw SchedulerError.unsupportedModelScheduler(className: modelConfiguration.className,
@@ -175,5 +234,16 @@ public func makeScheduler(
     case .lcm: return try LCMScheduler(configuration: configuration, stepCount: stepCount)
     // StableDiffusionPipeline passes its eta (0.0 by default) to TCD's step as gamma.
     case .tcd: return try TCDScheduler(configuration: configuration, stepCount: stepCount, gamma: 0)
+    case .lms: return try LMSDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .heun: return try HeunDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2: return try KDPM2DiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpm2Ancestral: return try KDPM2AncestralDiscreteScheduler(configuration: configuration, stepCount: stepCount)
+    case .ddpm: return try DDPMScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpmpp2m, .dpmpp2mSDE:
+        // As `DPMSolverMultistepScheduler.from_config(config, algorithm_type=…, solver_order=2)`.
+        configuration.algorithmType = resolvedKind == .dpmpp2m ? "dpmsolver++" : "sde-dpmsolver++"
+        configuration.solverOrder = 2
+        return try DPMSolverMultistepScheduler(configuration: configuration, stepCount: stepCount)
+    case .dpmpp2sAncestral: return try DPMSolver2SAncestralScheduler(configuration: configuration, stepCount: stepCount)
     }
 }

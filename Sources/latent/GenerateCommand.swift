@@ -10,7 +10,11 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Generate an image from a text prompt.",
         discussion: """
             MODEL is a diffusers folder (with model_index.json) or a single-file .safetensors checkpoint \
-            (original Stable Diffusion key names, SD 1.x or 2.x).
+            (original Stable Diffusion key names, SD 1.x or 2.x, or a 9-channel inpainting model).
+            With --init-image: image-to-image (diffusers StableDiffusionImg2ImgPipeline); with --mask as well: \
+            inpainting (StableDiffusionInpaintPipeline; white = repaint). An input whose size is not a multiple \
+            of 8 is resized (Pillow's Lanczos) to its size rounded down to a multiple of 8 unless --width/--height \
+            are given.
             """)
 
     @Option(name: .long, help: "A diffusers model folder or a single .safetensors checkpoint.")
@@ -46,6 +50,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output image (.png, .jpg or .webp); default latent-SEED.png.")
     var output: String?
 
+    @Option(name: .long, help: "Image to start from (image-to-image / inpainting).")
+    var initImage: String?
+
+    @OptionGroup var editing: EditingOptions
+
     func run() throws {
         do {
             try generate()
@@ -70,9 +79,20 @@ struct GenerateCommand: ParsableCommand {
             throw PipelineError.invalidSize(width: width, height: height, reason: "width and height must be multiples of 8")
         }
         guard (1...1000).contains(steps) else { throw PipelineError.invalidStepCount(steps) }
+        try editing.check(hasInitImage: initImage != nil, isOutpaint: false)
+        if let initImage {
+            let input = try EditingInput.load(image: initImage, mask: editing.mask, options: editing)
+            try EditingInput.run(
+                input, generation: request, options: editing, model: model, output: outputURL, format: format,
+                printSeed: self.seed == nil)
+            return
+        }
 
         let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
         request = try pipeline.validated(request)
+        for warning in pipeline.configurationWarnings(for: request) {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
         if self.seed == nil { FileHandle.standardError.write(Data("seed: \(seed)\n".utf8)) }
         let progress = ProgressBar()
         let result = try pipeline.generate(request) { step in

@@ -63,6 +63,21 @@ struct PipelineParityTests {
         #expect(PipelineCase.all.count >= 20)
     }
 
+    /// A suite whose cases.json stopped decoding would otherwise silently drop out of the parity run.
+    @Test func everyCasesFileDecodes() throws {
+        let root = Fixtures.url("reference")
+        let suites = try FileManager.default.contentsOfDirectory(atPath: root.path).sorted()
+        var decoded = 0
+        for suite in suites {
+            let url = root.appendingPathComponent(suite).appendingPathComponent("cases.json")
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let cases = try JSONDecoder().decode([PipelineCase].self, from: Data(contentsOf: url))
+            #expect(!cases.isEmpty, "\(suite)/cases.json has no cases")
+            decoded += cases.count
+        }
+        #expect(decoded == PipelineCase.all.count)
+    }
+
     /// Same seed, same request: every step's latents within 1e-4 and the image ≥ 40 dB PSNR of diffusers'.
     @Test(arguments: PipelineCase.all)
     func matchesDiffusers(_ testCase: PipelineCase) async throws {
@@ -77,19 +92,9 @@ struct PipelineParityTests {
             return true
         }
 
-        let reference = try SafeTensorsFile(contentsOf: testCase.fixture("safetensors"))
-        let expectedSteps = try reference.load("latents.step")  // [steps, 1, 4, h, w]
-        let perStep = expectedSteps.count / expectedSteps.shape[0]
-        #expect(stepLatents.count == expectedSteps.shape[0])
-        for (i, latents) in stepLatents.enumerated() where i < expectedSteps.shape[0] {
-            let expected = Array(expectedSteps.scalars[(i * perStep)..<((i + 1) * perStep)])
-            let error = relativeError(latents.scalars, expected)
-            #expect(error < 1e-4, "step \(i + 1): relative error \(error)")
-        }
-
-        let (expectedImage, _) = try readImage(at: testCase.fixture("png"))
+        try expectMatchesReference(
+            stepLatents: stepLatents, image: result.image, tensors: testCase.fixture("safetensors"),
+            png: testCase.fixture("png"))
         #expect(result.image.width == testCase.width && result.image.height == testCase.height)
-        let quality = psnr(result.image.pixels, expectedImage.droppingAlpha().pixels)
-        #expect(quality >= 40, "PSNR \(quality) dB")
     }
 }

@@ -23,7 +23,7 @@ import Testing
         #expect(schedule.betas == reference.betas)
     }
 
-    // Later schedulers keep their fixtures in their own folders and suites (SchedulersCTests, …).
+    /// The kinds whose fixtures live in Tests/Fixtures/schedulers (later kinds have their own suites and folders).
     @Test(arguments: [SchedulerKind.ddim, .pndm, .euler, .eulerAncestral])
     func timestepsAndSigmasMatchDiffusers(kind: SchedulerKind) throws {
         let file = try Self.timesteps.get()

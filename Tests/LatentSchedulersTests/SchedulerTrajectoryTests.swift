@@ -6,7 +6,7 @@ import Testing
 @Suite struct SchedulerTrajectoryTests {
     static let inputs = Result { try SchedulerFixtures.load(SchedulerFixtures.Inputs.self, "inputs.json") }
 
-    // Later schedulers keep their fixtures in their own folders and suites (SchedulersCTests, …).
+    /// The kinds whose fixtures live in Tests/Fixtures/schedulers (later kinds have their own suites and folders).
     @Test(arguments: [SchedulerKind.ddim, .pndm, .euler, .eulerAncestral])
     func trajectoriesMatchDiffusers(kind: SchedulerKind) throws {
         let inputs = try Self.inputs.get()

@@ -33,6 +33,8 @@ public struct UNet2DConditionConfiguration: Codable, Sendable, Equatable {
     public var timeEmbeddingType: String
     public var convInKernel: Int
     public var convOutKernel: Int
+    /// `time_cond_proj_dim`: the guidance-scale embedding of LCM-distilled UNets (not supported yet).
+    public var timeConditionProjectionDimension: Int?
 
     enum CodingKeys: String, CodingKey {
         case sampleSize = "sample_size", inChannels = "in_channels", outChannels = "out_channels"
@@ -48,6 +50,7 @@ public struct UNet2DConditionConfiguration: Codable, Sendable, Equatable {
         case resnetTimeScaleShift = "resnet_time_scale_shift", classEmbedType = "class_embed_type"
         case additionEmbedType = "addition_embed_type", timeEmbeddingType = "time_embedding_type"
         case convInKernel = "conv_in_kernel", convOutKernel = "conv_out_kernel"
+        case timeConditionProjectionDimension = "time_cond_proj_dim"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -84,6 +87,7 @@ public struct UNet2DConditionConfiguration: Codable, Sendable, Equatable {
         timeEmbeddingType = try c.decodeIfPresent(String.self, forKey: .timeEmbeddingType) ?? "positional"
         convInKernel = try c.decodeIfPresent(Int.self, forKey: .convInKernel) ?? 3
         convOutKernel = try c.decodeIfPresent(Int.self, forKey: .convOutKernel) ?? 3
+        timeConditionProjectionDimension = try c.decodeIfPresent(Int.self, forKey: .timeConditionProjectionDimension)
     }
 
     /// Attention heads of down block `index`.
@@ -116,6 +120,7 @@ public struct UNet2DConditionConfiguration: Codable, Sendable, Equatable {
         if timeEmbeddingType != "positional" { try refuse("time_embedding_type", timeEmbeddingType) }
         if convInKernel != 3 || convOutKernel != 3 { try refuse("conv_in_kernel/conv_out_kernel", "\(convInKernel)/\(convOutKernel)") }
         if centerInputSample { try refuse("center_input_sample", "true") }
+        if let dimension = timeConditionProjectionDimension { try refuse("time_cond_proj_dim (LCM-distilled UNet)", "\(dimension)") }
         for (i, channels) in blockOutChannels.enumerated() where channels % heads(forBlock: i) != 0 {
             throw ModelConfigurationError.inconsistent(
                 component: "unet", reason: "\(channels) channels not divisible by \(heads(forBlock: i)) heads")

@@ -1,0 +1,162 @@
+import Foundation
+import LatentCore
+import LatentPipeline
+
+/// The real engine: Latent's `StableDiffusionPipeline`, with the models of `--models-dir` loaded on demand and
+/// at most `maxLoadedModels` kept resident (least recently used goes first).
+public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
+    private let defaultModelURL: URL
+    private let modelsDirectory: URL?
+    private let maxLoadedModels: Int
+    // Guards every var below; a generation holds its pipeline by reference, so eviction never frees it early.
+    private let lock = NSLock()
+    private var current: String
+    private var loaded: [(name: String, pipeline: StableDiffusionPipeline)] = []
+    private var loads = 0
+
+    /// Creates the engine and loads the default model (so readiness means "can generate").
+    /// - Parameters:
+    ///   - model: The `--model` path (a diffusers folder or a .safetensors file).
+    ///   - modelsDirectory: `--models-dir`: further models, addressable by name only.
+    ///   - maxLoadedModels: How many pipelines may stay resident.
+    /// - Throws: `PipelineError` when the default model cannot be loaded.
+    public init(model: URL, modelsDirectory: URL?, maxLoadedModels: Int = 1) throws {
+        defaultModelURL = model.standardizedFileURL
+        self.modelsDirectory = modelsDirectory?.standardizedFileURL
+        self.maxLoadedModels = max(1, maxLoadedModels)
+        current = model.deletingPathExtension().lastPathComponent
+        _ = try pipeline(named: current)
+    }
+
+    public func availableModels() -> [ModelDescriptor] {
+        var models = [ModelDescriptor(name: defaultModelURL.deletingPathExtension().lastPathComponent, url: defaultModelURL)]
+        guard let modelsDirectory,
+            let entries = try? FileManager.default.contentsOfDirectory(
+                at: modelsDirectory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles])
+        else { return models }
+        for entry in entries.sorted(by: { $0.lastPathComponent < $1.lastPathComponent }) {
+            let isDirectory = (try? entry.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) ?? false
+            let usable = isDirectory
+                ? FileManager.default.fileExists(atPath: entry.appendingPathComponent("model_index.json").path)
+                : entry.pathExtension.lowercased() == "safetensors"
+            let name = entry.deletingPathExtension().lastPathComponent
+            if usable, !models.contains(where: { $0.name == name }) {
+                models.append(ModelDescriptor(name: name, url: entry.standardizedFileURL))
+            }
+        }
+        return models
+    }
+
+    public func currentModel() -> String { lock.withLock { current } }
+
+    public func selectModel(_ name: String) throws {
+        let model = try resolve(name)
+        _ = try pipeline(named: model.name)
+        lock.withLock { current = model.name }
+    }
+
+    public func prepare(_ parameters: GenerationParameters) throws -> GenerationParameters {
+        var prepared = parameters
+        prepared.model = try resolve(parameters.model ?? currentModel()).name
+        if let sampler = parameters.sampler {
+            do {
+                _ = try SchedulerChoice(named: sampler, scheduleType: parameters.scheduleType)
+            } catch {
+                throw ServerError.badRequest("\(error)")
+            }
+        }
+        let probe = GenerationRequest(
+            prompt: parameters.prompt, stepCount: parameters.steps, guidanceScale: parameters.cfgScale,
+            width: parameters.width ?? 64, height: parameters.height ?? 64)
+        do {
+            // Range checks only; the size default needs the model and is resolved when the job runs.
+            _ = try StableDiffusionPipeline.checkRanges(probe)
+        } catch {
+            throw ServerError.badRequest("\(error)")
+        }
+        return prepared
+    }
+
+    public func generate(_ parameters: GenerationParameters, onStep: @escaping @Sendable (EngineStep) -> Bool) throws
+        -> [GeneratedImage]
+    {
+        let name = parameters.model ?? currentModel()
+        let pipeline = try pipeline(named: name)
+        let scheduler = try parameters.sampler.map { try SchedulerChoice(named: $0, scheduleType: parameters.scheduleType) }
+        let hash = try? pipeline.modelHash()
+        let count = max(parameters.imageCount, 1)
+        var images: [GeneratedImage] = []
+        for index in 0..<count {
+            let seed = parameters.resolvedSeed &+ UInt64(index)
+            let request = try pipeline.validated(GenerationRequest(
+                prompt: parameters.prompt, negativePrompt: parameters.negativePrompt, stepCount: parameters.steps,
+                guidanceScale: parameters.cfgScale, seed: seed, width: parameters.width, height: parameters.height,
+                scheduler: scheduler))
+            let offset = index * parameters.steps
+            let result = try pipeline.generate(request) { progress in
+                let latents = progress.latents
+                return onStep(EngineStep(
+                    step: offset + progress.step, stepCount: count * progress.stepCount,
+                    preview: { LatentPreview.image(from: latents) }))
+            }
+            let info = InfoText(result: result, modelName: pipeline.modelName, modelHash: hash)
+            let png = try encodeImage(result.image, format: .png, text: ["parameters": info.text])
+            images.append(GeneratedImage(
+                png: png, seed: seed, infotext: info.text, width: result.image.width, height: result.image.height))
+        }
+        return images
+    }
+
+    public func statistics() -> EngineStatistics {
+        lock.withLock { EngineStatistics(loadedModels: loaded.count, modelLoads: loads) }
+    }
+
+    /// Finds a model by name among `availableModels()`; names never reach the file system as paths.
+    private func resolve(_ name: String) throws -> ModelDescriptor {
+        let models = availableModels()
+        // A1111 clients send "name [hash]" or "name.safetensors"; match on the bare name.
+        let bare = name.split(separator: " [").first.map(String.init) ?? name
+        let stem = URL(fileURLWithPath: bare).deletingPathExtension().lastPathComponent
+        guard !bare.contains("/"), !bare.contains(".."), let model = models.first(where: { $0.name == stem }) else {
+            throw ServerError.notFound(
+                "unknown model '\(name)' (available: \(models.map(\.name).joined(separator: ", ")))")
+        }
+        return model
+    }
+
+    /// The resident pipeline for `name`, loading it (and evicting the least recently used) when needed.
+    func pipeline(named name: String) throws -> StableDiffusionPipeline {
+        let model = try resolve(name)
+        if let hit = lock.withLock({ () -> StableDiffusionPipeline? in
+            guard let index = loaded.firstIndex(where: { $0.name == model.name }) else { return nil }
+            let entry = loaded.remove(at: index)
+            loaded.append(entry)
+            return entry.pipeline
+        }) {
+            return hit
+        }
+        let pipeline = try StableDiffusionPipeline.load(from: model.url)
+        lock.withLock {
+            loaded.removeAll { $0.name == model.name }
+            loaded.append((model.name, pipeline))
+            while loaded.count > maxLoadedModels { loaded.removeFirst() }
+            loads += 1
+        }
+        return pipeline
+    }
+}
+
+extension StableDiffusionPipeline {
+    /// The model-independent checks of `validated(_:)`: step count, CFG and size multiples.
+    static func checkRanges(_ request: GenerationRequest) throws -> GenerationRequest {
+        guard (1...1000).contains(request.stepCount) else { throw PipelineError.invalidStepCount(request.stepCount) }
+        guard request.guidanceScale.isFinite, (0...100).contains(request.guidanceScale) else {
+            throw PipelineError.invalidGuidanceScale(request.guidanceScale)
+        }
+        let width = request.width ?? 8, height = request.height ?? 8
+        guard width > 0, height > 0, width % 8 == 0, height % 8 == 0 else {
+            throw PipelineError.invalidSize(width: width, height: height, reason: "width and height must be positive multiples of 8")
+        }
+        return request
+    }
+}
