@@ -54,10 +54,15 @@ public struct CompactWeights: Sendable {
         format == .float16 ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
     }
 
-    /// Calls `body` with the fp32 elements, widened into a temporary buffer when stored narrow.
+    /// Calls `body` with the fp32 elements; narrow storage is widened on all cores into a pooled buffer
+    /// (`WideningBuffers`) that is valid only inside `body`.
     public func withFloats<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
         if format == .float32 { return full.withUnsafeBufferPointer(body) }
-        return widened().withUnsafeBufferPointer(body)
+        let count = bits.count
+        return WideningBuffers.shared.withBuffer(count: count) { buffer in
+            bits.withUnsafeBufferPointer { widenInParallel($0.baseAddress!, into: buffer.baseAddress!, count: count, bfloat16: format == .bfloat16) }
+            return body(UnsafeBufferPointer(buffer))
+        }
     }
 
     /// Widens elements `offset ..< offset+count` into `destination` (row gathers, e.g. embeddings).
@@ -79,18 +84,22 @@ public struct CompactWeights: Sendable {
     private func widened() -> [Float] {
         let count = bits.count
         return [Float](unsafeUninitializedCapacity: count) { dst, initialized in
-            bits.withUnsafeBufferPointer { src in
-                let s = UncheckedSendable(src.baseAddress!), d = UncheckedSendable(dst.baseAddress!)
-                let bf16 = format == .bfloat16
-                parallelRanges(count, grain: 1 << 16) { r in
-                    if bf16 {
-                        latent_bf16_to_f32(s.value + r.lowerBound, d.value + r.lowerBound, r.count)
-                    } else {
-                        latent_f16_to_f32(s.value + r.lowerBound, d.value + r.lowerBound, r.count)
-                    }
-                }
-            }
+            bits.withUnsafeBufferPointer { widenInParallel($0.baseAddress!, into: dst.baseAddress!, count: count, bfloat16: format == .bfloat16) }
             initialized = count
         }
+    }
+}
+
+/// A fully connected layer over stored weights: `x · Wᵀ + b`, narrow weights widened just before use into
+/// a pooled buffer (no per-call allocation).
+/// - Parameters:
+///   - x: `[..., in]`
+///   - weights: `[out, in]`
+///   - bias: `[out]` or `nil`
+/// - Returns: `[..., out]`
+public func linear(_ x: Tensor, weights: CompactWeights, bias: Tensor?) -> Tensor {
+    precondition(weights.shape.count == 2, "linear weight must be 2-D, got \(weights.shape)")
+    return weights.withFloats { wp in
+        linear(x, weight: wp.baseAddress!, outFeatures: weights.shape[0], inFeatures: weights.shape[1], bias: bias)
     }
 }

@@ -26,9 +26,17 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private var plain: CompactWeights?
     private var plans: [[Int]: OpaquePointer] = [:]
     private var unsupported: Set<[Int]> = []
+    private let minimumOneDNNWork: Int
 
     /// Output pixels (N·Ho·Wo) from which a plan keeps fp16 weights in fp16.
     static let halfWeightMinimumPixels = 512
+
+    /// Multiply-adds (N·Ho·Wo·O·C·kh·kw) from which a shape runs on oneDNN by default. Smaller convolutions
+    /// stay on im2col + OpenBLAS: test-size models, and in a real SD model only conv_in/conv_out (its
+    /// smallest inner 3×3 convolution is ≈ 1.9·10⁹). There oneDNN's per-call set-up and reorders outweigh
+    /// its gain, and its different (equally accurate) summation order moves the ill-conditioned tiny
+    /// parity models by up to 1.06·10⁻⁴ relative (docs/performance.md, wave 3).
+    public static let defaultMinimumOneDNNWork = 1 << 30
 
     /// Whether oneDNN is used at all (read once from `LATENT_KERNELS`).
     static let oneDNNEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
@@ -37,9 +45,14 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
-    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D) {
+    ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
+    public init(
+        weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
+        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
+    ) {
         precondition(weight.rank == 4, "convolution weight must be 4-D, got \(weight.shape)")
         weightShape = weight.shape
+        self.minimumOneDNNWork = minimumOneDNNWork
         plain = CompactWeights(weight)
         self.bias = bias
         self.stride = stride
@@ -72,7 +85,9 @@ public final class ConvolutionPlan: @unchecked Sendable {
             let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
             var ok: Int32 = 0
             let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
-                ok = x.scalars.withUnsafeBufferPointer { latent_conv_plan_execute(plan, $0.baseAddress!, out.baseAddress!) }
+                ok = x.scalars.withUnsafeBufferPointer { src in
+                    Self.withWidenedWeights(plan) { latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0) }
+                }
                 // A failed execution leaves `out` unwritten; fill it so the tensor is initialised either way.
                 if ok == 0 { out.update(repeating: 0) }
             }
@@ -82,9 +97,23 @@ public final class ConvolutionPlan: @unchecked Sendable {
         return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
     }
 
+    /// Calls `body` with the plan's blocked weights widened to fp32 on all cores into a pooled buffer when
+    /// the plan stores them as fp16, else with `nil` (the plan uses its own fp32 weights).
+    private static func withWidenedWeights<R>(_ plan: OpaquePointer, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        var count = 0
+        guard let half = latent_conv_plan_half_weights(plan, &count) else { return body(nil) }
+        return WideningBuffers.shared.withBuffer(count: count) { buffer in
+            widenInParallel(half, into: buffer.baseAddress!, count: count, bfloat16: false)
+            return body(UnsafePointer(buffer.baseAddress!))
+        }
+    }
+
     /// The plan for `shape`, creating it on first use; `nil` when the fallback should run.
     private func plan(for shape: [Int]) -> OpaquePointer? {
         guard Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1 else { return nil }
+        let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
+        let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+        guard shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork else { return nil }
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[shape] { return plan }
@@ -95,8 +124,6 @@ public final class ConvolutionPlan: @unchecked Sendable {
         // fp16 weights stay fp16 only where widening them per call is cheap next to the convolution: the
         // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
         // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
-        let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
-        let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
         let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
         let created: OpaquePointer? = withOptionalBias { bp in
             weights.withHalfBits { half in

@@ -84,4 +84,10 @@ const char *latent_conv_plan_impl(const latent_conv_plan *plan);
 int latent_conv_plan_plain_weights(const latent_conv_plan *plan, float *out);
 /// Bytes the plan's stored weights take.
 size_t latent_conv_plan_weight_bytes(const latent_conv_plan *plan);
+/// The plan's blocked weights as fp16 bit patterns when it stores them so (else NULL); `*count` receives
+/// the number of elements (the blocked fp32 size), 0 for fp32 plans.
+const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *plan, size_t *count);
+/// `latent_conv_plan_execute` with the plan's fp16 weights already widened by the caller into `widened`
+/// (blocked layout, `count` floats from `latent_conv_plan_half_weights`); NULL widens inside the call.
+int latent_conv_plan_execute_widened(const latent_conv_plan *plan, const float *src, float *dst, const float *widened);
 #endif

@@ -45,6 +45,6 @@ public struct Linear: Sendable {
     /// - Parameter x: `[..., inFeatures]`.
     /// - Returns: `[..., outFeatures]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        linear(x, weight: storedWeight.tensor, bias: bias)
+        linear(x, weights: storedWeight, bias: bias)
     }
 }
