@@ -51,10 +51,10 @@ extension StableDiffusionPipeline {
         url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
         textEncoder: (Data, any TensorSource), scheduler: Data, releasingTextEncoder: Bool
     ) throws -> StableDiffusionPipeline {
-        @Sendable func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ component: String) throws -> T {
-            let decoder = JSONDecoder()
-            // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
-            decoder.allowsJSON5 = true
+        let decoder = JSONDecoder()
+        // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
+        decoder.allowsJSON5 = true
+        func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ component: String) throws -> T {
             do {
                 return try decoder.decode(type, from: data)
             } catch {
