@@ -28,12 +28,16 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // zlib's gzip reader for the bundled CLIP merge list (Debian `zlib1g-dev`).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // oneDNN's C API (Debian `libdnnl-dev`) for convolutions.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         // SQLite for the server's job store (Debian `libsqlite3-dev`).
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
-        // Hand-written C kernels (softmax, norms, im2col) compiled with vector extensions.
+        // Hand-written C kernels (softmax, norms, fp16 conversion, oneDNN convolution plans) with vector extensions.
         .target(
             name: "CLatentKernels",
-            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
+            dependencies: ["CDNNL"],
+            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])],
+            linkerSettings: [.linkedLibrary("dnnl")]
         ),
         .target(
             name: "LatentCore",

@@ -19,3 +19,24 @@ void latent_bf16_to_f32(const uint16_t *src, float *dst, size_t count) {
         memcpy(dst + i, &bits, sizeof bits);
     }
 }
+
+void latent_f32_to_f16(const float *src, uint16_t *dst, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+    for (; i < count; i++) {
+        dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+size_t latent_f16_inexact_count(const float *src, size_t count) {
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        float back = _cvtsh_ss(_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT));
+        // NaN never compares equal; treat it as inexact so such weights stay fp32.
+        bad += back != src[i];
+    }
+    return bad;
+}

@@ -259,3 +259,22 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols) {
         }
     }
 }
+
+void latent_group_statistics(const float *src, size_t count, float epsilon, float *mean, float *inv_std) {
+    double sum, sumsq;
+    moments(src, count, &sum, &sumsq);
+    double m = sum / (double)count;
+    double variance = sumsq / (double)count - m * m;
+    if (variance < 0) variance = 0;
+    *inv_std = (float)(1.0 / sqrt(variance + (double)epsilon));
+    *mean = (float)m;
+}
+
+void latent_group_norm_apply(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
+                             const float *bias, float mean, float inv_std, int silu) {
+    for (size_t c = 0; c < channels; c++) {
+        float scale = weight[c] * inv_std;
+        float shift = bias[c] - mean * scale;
+        affine_plane(src + c * spatial, dst + c * spatial, spatial, scale, shift, silu);
+    }
+}

@@ -22,7 +22,13 @@ public func sgemm(
 /// - Returns: `[..., out]`
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     precondition(weight.rank == 2, "linear weight must be 2-D, got \(weight.shape)")
-    let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+    return weight.scalars.withUnsafeBufferPointer { wp in
+        linear(x, weight: wp.baseAddress!, outFeatures: weight.shape[0], inFeatures: weight.shape[1], bias: bias)
+    }
+}
+
+/// `x · Wᵀ + b` with `W` `[outFeatures, inFeatures]` given as a pointer (e.g. weights widened just before use).
+func linear(_ x: Tensor, weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int, bias: Tensor?) -> Tensor {
     precondition(x.shape.last == inFeatures, "linear input \(x.shape) does not end in \(inFeatures)")
     let rows = x.count / inFeatures
     var outShape = x.shape
@@ -36,12 +42,10 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
             }
         }
         x.scalars.withUnsafeBufferPointer { xp in
-            weight.scalars.withUnsafeBufferPointer { wp in
-                sgemm(
-                    transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-                    a: xp.baseAddress!, lda: inFeatures, b: wp.baseAddress!, ldb: inFeatures,
-                    beta: bias == nil ? 0 : 1, c: o, ldc: outFeatures)
-            }
+            sgemm(
+                transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                a: xp.baseAddress!, lda: inFeatures, b: weight, ldb: inFeatures,
+                beta: bias == nil ? 0 : 1, c: o, ldc: outFeatures)
         }
     }
 }

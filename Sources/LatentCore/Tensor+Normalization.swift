@@ -63,3 +63,61 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Float)
         }
     }
 }
+
+/// Per-(sample, group) statistics of a GroupNorm input, computed once over the whole image so that a
+/// tiled computation normalises every tile alike (per-tile statistics are what causes seams).
+public struct GroupNormStatistics: Sendable {
+    /// `[N · groups]`
+    public let mean: [Float]
+    /// `1 / sqrt(var + ε)`, `[N · groups]`
+    public let inverseStd: [Float]
+    /// The group count they were computed for.
+    public let groups: Int
+
+    /// Computes the statistics of `x` `[N, C, ...]` exactly as `groupNorm` does.
+    public init(_ x: Tensor, groups: Int, epsilon: Float) {
+        let n = x.shape[0], c = x.shape[1]
+        precondition(c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels")
+        let groupSize = (c / groups) * (x.count / (n * c))
+        var mean = [Float](repeating: 0, count: n * groups), inv = mean
+        mean.withUnsafeMutableBufferPointer { mp in
+            inv.withUnsafeMutableBufferPointer { ip in
+                x.scalars.withUnsafeBufferPointer { xp in
+                    let m = UncheckedSendable(mp.baseAddress!), s = UncheckedSendable(ip.baseAddress!)
+                    parallelFor(n * groups) { job in
+                        latent_group_statistics(xp.baseAddress! + job * groupSize, groupSize, epsilon, m.value + job, s.value + job)
+                    }
+                }
+            }
+        }
+        self.mean = mean
+        inverseStd = inv
+        self.groups = groups
+    }
+}
+
+/// GroupNorm of `x` `[N, C, ...]` (any spatial part of an image) with statistics of the whole image.
+public func groupNorm(
+    _ x: Tensor, statistics: GroupNormStatistics, weight: Tensor, bias: Tensor, applySiLU: Bool = false
+) -> Tensor {
+    let n = x.shape[0], c = x.shape[1], groups = statistics.groups
+    precondition(statistics.mean.count == n * groups, "statistics for \(statistics.mean.count) groups, input \(x.shape)")
+    let channelsPerGroup = c / groups
+    let groupSize = channelsPerGroup * (x.count / max(1, n * c))
+    return Tensor(uninitializedShape: x.shape) { out in
+        x.scalars.withUnsafeBufferPointer { xp in
+            weight.scalars.withUnsafeBufferPointer { wp in
+                bias.scalars.withUnsafeBufferPointer { bp in
+                    parallelFor(n * groups) { job in
+                        let firstChannel = (job % groups) * channelsPerGroup
+                        latent_group_norm_apply(
+                            xp.baseAddress! + job * groupSize, out.baseAddress! + job * groupSize, channelsPerGroup,
+                            groupSize / max(1, channelsPerGroup), wp.baseAddress! + firstChannel,
+                            bp.baseAddress! + firstChannel, statistics.mean[job], statistics.inverseStd[job],
+                            applySiLU ? 1 : 0)
+                    }
+                }
+            }
+        }
+    }
+}

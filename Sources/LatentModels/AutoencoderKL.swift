@@ -41,8 +41,24 @@ public struct AutoencoderKL: Sendable {
     /// Decodes latents (already divided by the scaling factor) to images.
     /// - Parameter latents: `[B, L, h, w]`
     /// - Returns: `[B, 3, 8h, 8w]`, nominally in [-1, 1].
+    /// Images above `tiledDecodeThreshold` latent pixels (96×96, i.e. 768² images) decode in tiles.
     public func decode(_ latents: Tensor) -> Tensor {
-        decoder(postQuantConv.map { $0(latents) } ?? latents)
+        decode(latents, tiled: latents.shape[2] * latents.shape[3] > Self.tiledDecodeThreshold)
+    }
+
+    /// Latent pixels above which `decode(_:)` tiles.
+    public static let tiledDecodeThreshold = 96 * 96
+
+    /// Decodes latents, optionally in row-band tiles (same result to ≈ 1e-6; peak memory of the large
+    /// layers bounded by the band size instead of the image size).
+    /// - Parameters:
+    ///   - latents: `[B, L, h, w]`, already divided by the scaling factor.
+    ///   - tiled: Whether to decode in bands with whole-image GroupNorm statistics.
+    ///   - bandElements: Approximate floats per band of an activation (default 4 Mi = 16 MiB).
+    /// - Returns: `[B, 3, 8h, 8w]`
+    public func decode(_ latents: Tensor, tiled: Bool, bandElements: Int = 1 << 22) -> Tensor {
+        let z = postQuantConv.map { $0(latents) } ?? latents
+        return tiled ? decoder.decodeTiled(z, bandElements: bandElements) : decoder(z)
     }
 }
 

@@ -9,18 +9,24 @@ extension StableDiffusionPipeline {
     ///
     /// Every weight is checked by name and shape; tensors no component asks for are an error (except the
     /// buffers and EMA copies single files carry, which the key mapping drops).
-    /// - Parameter url: A folder with `model_index.json`, or a `.safetensors` file with LDM key names.
+    /// - Parameters:
+    ///   - url: A folder with `model_index.json`, or a `.safetensors` file with LDM key names.
+    ///   - releasingTextEncoder: Drop the text encoder from memory after each prompt encoding and load it
+    ///     again (from the memory-mapped file) on next use: lower peak memory for one-off generations (CLI),
+    ///     at the price of a reload per new prompt (so a server keeps it loaded).
     /// - Throws: `PipelineError.modelNotFound`, `WeightsError` (naming file and tensor), `TokenizerError`,
     ///   `ModelConfigurationError`, `SchedulerError`.
-    public static func load(from url: URL) throws -> StableDiffusionPipeline {
+    public static func load(from url: URL, releasingTextEncoder: Bool = false) throws -> StableDiffusionPipeline {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw PipelineError.modelNotFound(path: url.path)
         }
-        return isDirectory.boolValue ? try loadDirectory(url) : try loadSingleFile(url)
+        return isDirectory.boolValue
+            ? try loadDirectory(url, releasingTextEncoder: releasingTextEncoder)
+            : try loadSingleFile(url, releasingTextEncoder: releasingTextEncoder)
     }
 
-    private static func loadDirectory(_ url: URL) throws -> StableDiffusionPipeline {
+    private static func loadDirectory(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
         let directory = try ModelDirectory(url: url)
         let tokenizer = try CLIPTokenizer(directory: directory.tokenizerDirectory)
         return try assemble(
@@ -28,21 +34,22 @@ extension StableDiffusionPipeline {
             unet: (try directory.configData("unet"), try directory.weights("unet")),
             vae: (try directory.configData("vae"), try directory.weights("vae")),
             textEncoder: (try directory.configData("text_encoder"), try directory.weights("text_encoder")),
-            scheduler: try directory.configData("scheduler"))
+            scheduler: try directory.configData("scheduler"), releasingTextEncoder: releasingTextEncoder)
     }
 
-    private static func loadSingleFile(_ url: URL) throws -> StableDiffusionPipeline {
+    private static func loadSingleFile(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
         // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
-            textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig)
+            textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig,
+            releasingTextEncoder: releasingTextEncoder)
     }
 
     private static func assemble(
         url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
-        textEncoder: (Data, any TensorSource), scheduler: Data
+        textEncoder: (Data, any TensorSource), scheduler: Data, releasingTextEncoder: Bool
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
         // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
@@ -61,14 +68,20 @@ extension StableDiffusionPipeline {
         let vaeStore = WeightStore(vae.1)
         let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
         try vaeStore.verifyAllUsed()
-        let textStore = WeightStore(textEncoder.1)
-        let textModel = try CLIPTextModel(
-            configuration: decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder"), weights: textStore.root)
-        try textStore.verifyAllUsed()
+        let textConfiguration = try decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder")
+        let textSource = textEncoder.1
+        // Reloading reads the memory-mapped file again; the mapping stays, its pages are not resident.
+        @Sendable func loadTextEncoder() throws -> CLIPTextModel {
+            let store = WeightStore(textSource)
+            let model = try CLIPTextModel(configuration: textConfiguration, weights: store.root)
+            try store.verifyAllUsed()
+            return model
+        }
+        let textModel = try loadTextEncoder()
         let schedulerConfiguration = try decode(SchedulerConfiguration.self, scheduler, "scheduler")
         return StableDiffusionPipeline(
             modelURL: url, tokenizer: tokenizer, textEncoder: textModel, unet: unetModel, vae: vaeModel,
-            schedulerConfiguration: schedulerConfiguration)
+            schedulerConfiguration: schedulerConfiguration, reloadTextEncoder: releasingTextEncoder ? loadTextEncoder : nil)
     }
 
     /// The checkpoint's display name: the file name without extension, or the folder name.

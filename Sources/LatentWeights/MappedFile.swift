@@ -67,6 +67,18 @@ public final class MappedFile: @unchecked Sendable {
         offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
         precondition(offset >= 0 && length >= 0 && offset + length <= count, "byte range outside the mapping")
+        defer { release(offset: offset, length: length) }
         return try body(UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: length))
+    }
+
+    /// Drops the range's pages from this process's resident set once read (tensors are copied out), so
+    /// loading a model does not hold the whole file resident next to the loaded weights. The mapping is
+    /// private and never written: a later access simply reads the file again.
+    private func release(offset: Int, length: Int) {
+        guard let base, length > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        let end = min(count, (offset + length + page - 1) / page * page)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
     }
 }

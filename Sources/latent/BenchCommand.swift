@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
         }
         let kind = try scheduler.map { try SchedulerChoice(named: $0) }
         let loadStart = Date()
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
+        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), releasingTextEncoder: true)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let request = try pipeline.validated(GenerationRequest(
             prompt: prompt, negativePrompt: "", stepCount: steps, guidanceScale: cfgScale, seed: seed,

@@ -88,7 +88,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
 
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
+        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), releasingTextEncoder: true)
         request = try pipeline.validated(request)
         for warning in pipeline.configurationWarnings(for: request) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))

@@ -5,6 +5,10 @@
 
 /// Widens `count` IEEE half-precision values to float (F16C when available).
 void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
+/// Narrows `count` floats to IEEE half precision, round to nearest even (F16C).
+void latent_f32_to_f16(const float *src, uint16_t *dst, size_t count);
+/// Counts how many of `count` floats do not survive a round trip through half precision (0: exact).
+size_t latent_f16_inexact_count(const float *src, size_t count);
 /// Widens `count` bfloat16 values to float (exact: bf16 is the top half of a float).
 void latent_bf16_to_f32(const uint16_t *src, float *dst, size_t count);
 
@@ -38,6 +42,11 @@ void latent_softmax_rows(float *data, size_t rows, size_t stride, size_t count);
 /// the per-channel affine (`weight`/`bias` point at the group's first channel) and optionally SiLU.
 void latent_group_norm_group(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
                              const float *bias, float epsilon, int silu);
+/// Mean and 1/sqrt(var + epsilon) of `count` floats (double accumulation, as `latent_group_norm_group`).
+void latent_group_statistics(const float *src, size_t count, float epsilon, float *mean, float *inv_std);
+/// Applies given group statistics and the per-channel affine to `channels` planes (tiled GroupNorm).
+void latent_group_norm_apply(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
+                             const float *bias, float mean, float inv_std, int silu);
 /// Layer normalisation of `rows` rows of width `d` (statistics in double).
 void latent_layer_norm_rows(const float *src, float *dst, size_t rows, size_t d, const float *weight,
                             const float *bias, float epsilon);
@@ -51,4 +60,34 @@ void latent_add(float *a, const float *b, size_t n);
 void latent_add_scalar(float *a, float v, size_t n);
 /// `dst[c][r] = src[r][c]` for a `rows × cols` matrix.
 void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
+#endif
+
+#ifndef CLATENT_CONV_PLAN
+#define CLATENT_CONV_PLAN
+/// A oneDNN convolution for one input shape: primitive, activation reorders and the weights in the
+/// primitive's blocked layout. Immutable after creation, so `latent_conv_plan_execute` may run concurrently.
+typedef struct latent_conv_plan latent_conv_plan;
+/// Creates a plan for `shape` `[N, C, H, W]`, weights `[O, C, kh, kw]` given as fp32 (`weight_f32`) or fp16
+/// bits (`weight_f16`), optional `bias` `[O]`, padding `{top, left, bottom, right}`. With `keep_half` the
+/// blocked weights are stored as fp16 and widened per call (only exact when the source values are fp16).
+/// Returns NULL when oneDNN cannot run the shape (the caller falls back).
+latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
+                                          int64_t stride, const int64_t padding[4], const float *weight_f32,
+                                          const uint16_t *weight_f16, const float *bias, int keep_half);
+/// Runs the convolution: `src` `[N, C, H, W]` → `dst` `[N, O, Ho, Wo]` (NCHW). Returns 0 on failure.
+int latent_conv_plan_execute(const latent_conv_plan *plan, const float *src, float *dst);
+/// Frees a plan (NULL is allowed).
+void latent_conv_plan_destroy(latent_conv_plan *plan);
+/// oneDNN's implementation name, e.g. `brgconv:avx512_core`.
+const char *latent_conv_plan_impl(const latent_conv_plan *plan);
+/// Writes the plan's weights back in plain `[O, C, kh, kw]` fp32 order into `out`. Returns 0 on failure.
+int latent_conv_plan_plain_weights(const latent_conv_plan *plan, float *out);
+/// Bytes the plan's stored weights take.
+size_t latent_conv_plan_weight_bytes(const latent_conv_plan *plan);
+/// The plan's blocked weights as fp16 bit patterns when it stores them so (else NULL); `*count` receives
+/// the number of elements (the blocked fp32 size), 0 for fp32 plans.
+const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *plan, size_t *count);
+/// `latent_conv_plan_execute` with the plan's fp16 weights already widened by the caller into `widened`
+/// (blocked layout, `count` floats from `latent_conv_plan_half_weights`); NULL widens inside the call.
+int latent_conv_plan_execute_widened(const latent_conv_plan *plan, const float *src, float *dst, const float *widened);
 #endif

@@ -2,27 +2,35 @@ import LatentCore
 import LatentWeights
 
 /// A 2-D convolution with bias, PyTorch `nn.Conv2d` (one group, no dilation).
+///
+/// The kernels live in a `ConvolutionPlan` (oneDNN primitives per input shape, im2col + OpenBLAS fallback),
+/// shared by copies of the layer.
 public struct Conv2D: Sendable {
-    public let weight: Tensor  // [O, C, k, k]
-    public let bias: Tensor?  // [O]
-    public let stride: Int
-    public let padding: Padding2D
+    let plan: ConvolutionPlan
+
+    /// `[O, C, k, k]` as fp32 (a widened copy; the layer keeps its weights in the kernel's own layout).
+    public var weight: Tensor { plan.weight }
+    /// `[O]`
+    public var bias: Tensor? { plan.bias }
+    /// The step in both directions.
+    public var stride: Int { plan.stride }
+    /// Zero padding per side.
+    public var padding: Padding2D { plan.padding }
 
     /// Loads `weight` and `bias` under `scope`.
     public init(
         _ scope: WeightScope, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
         padding: Padding2D? = nil, bias: Bool = true
     ) throws {
-        weight = try scope.tensor("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
-        self.bias = bias ? try scope.tensor("bias", shape: [outChannels]) : nil
-        self.stride = stride
-        self.padding = padding ?? .uniform(kernelSize / 2)
+        let weight = try scope.tensor("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
+        plan = ConvolutionPlan(
+            weight: weight, bias: bias ? try scope.tensor("bias", shape: [outChannels]) : nil, stride: stride,
+            padding: padding ?? .uniform(kernelSize / 2))
     }
 
-    public var outChannels: Int { weight.shape[0] }
+    /// The number of output channels.
+    public var outChannels: Int { plan.weightShape[0] }
 
     /// `[N, C, H, W] → [N, O, Ho, Wo]`
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { plan(x) }
 }

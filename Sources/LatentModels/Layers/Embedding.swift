@@ -5,13 +5,15 @@ import LatentWeights
 ///
 /// Matches: PyTorch `torch.nn.Embedding(count, dimension)` (weight `weight` `[count, dimension]`).
 public struct Embedding: Sendable {
-    /// `[count, dimension]`, one row per index.
-    public let weight: Tensor
+    /// Kept as fp16/bf16 when the checkpoint stored it so (exact); rows are widened as they are gathered.
+    let table: CompactWeights
+    /// `[count, dimension]`, one row per index (a widened fp32 copy).
+    public var weight: Tensor { table.tensor }
 
     /// The number of rows (valid indices are `0..<count`).
-    public var count: Int { weight.shape[0] }
+    public var count: Int { table.shape[0] }
     /// The width of each vector.
-    public var dimension: Int { weight.shape[1] }
+    public var dimension: Int { table.shape[1] }
 
     /// Loads `weight` from `scope`, checking its shape.
     /// - Parameters:
@@ -20,14 +22,14 @@ public struct Embedding: Sendable {
     ///   - dimension: Width of each vector.
     /// - Throws: `WeightsError` when the tensor is missing or mis-shaped.
     public init(_ scope: WeightScope, count: Int, dimension: Int) throws {
-        weight = try scope.tensor("weight", shape: [count, dimension])
+        table = CompactWeights(try scope.tensor("weight", shape: [count, dimension]))
     }
 
     /// Wraps a table already in memory.
     /// - Parameter weight: `[count, dimension]`.
     public init(weight: Tensor) {
         precondition(weight.rank == 2, "Embedding weight must be 2-D, got \(weight.shape)")
-        self.weight = weight
+        table = CompactWeights(weight)
     }
 
     /// Gathers one row per index.
@@ -41,10 +43,8 @@ public struct Embedding: Sendable {
             precondition(index >= 0 && index < rows, "embedding index \(index) outside 0..<\(rows)")
         }
         return Tensor(uninitializedShape: [indices.count, d]) { out in
-            weight.scalars.withUnsafeBufferPointer { table in
-                for (row, index) in indices.enumerated() {
-                    (out.baseAddress! + row * d).update(from: table.baseAddress! + index * d, count: d)
-                }
+            for (row, index) in indices.enumerated() {
+                table.copyFloats(from: index * d, count: d, into: out.baseAddress! + row * d)
             }
         }
     }

@@ -5,15 +5,17 @@ import LatentWeights
 ///
 /// Matches: PyTorch `torch.nn.Linear` (weights `weight` `[out, in]` and optional `bias` `[out]`).
 public struct Linear: Sendable {
-    /// `[outFeatures, inFeatures]`, PyTorch layout.
-    public let weight: Tensor
+    /// Kept as fp16/bf16 when the checkpoint stored it so (exact), widened per call.
+    let storedWeight: CompactWeights
+    /// `[outFeatures, inFeatures]`, PyTorch layout (a widened fp32 copy).
+    public var weight: Tensor { storedWeight.tensor }
     /// `[outFeatures]`, or `nil` for a bias-free projection.
     public let bias: Tensor?
 
     /// The width of the input's last dimension.
-    public var inFeatures: Int { weight.shape[1] }
+    public var inFeatures: Int { storedWeight.shape[1] }
     /// The width of the output's last dimension.
-    public var outFeatures: Int { weight.shape[0] }
+    public var outFeatures: Int { storedWeight.shape[0] }
 
     /// Loads `weight` (and `bias` unless disabled) from `scope`, checking their shapes.
     /// - Parameters:
@@ -23,7 +25,7 @@ public struct Linear: Sendable {
     ///   - bias: Whether the checkpoint carries a bias.
     /// - Throws: `WeightsError` when a tensor is missing or mis-shaped.
     public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try scope.tensor("weight", shape: [outFeatures, inFeatures])
+        storedWeight = CompactWeights(try scope.tensor("weight", shape: [outFeatures, inFeatures]))
         self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
     }
 
@@ -35,7 +37,7 @@ public struct Linear: Sendable {
         precondition(weight.rank == 2, "Linear weight must be 2-D, got \(weight.shape)")
         precondition(bias.map { $0.shape == [weight.shape[0]] } ?? true,
                      "Linear bias \(bias?.shape ?? []) does not match weight \(weight.shape)")
-        self.weight = weight
+        storedWeight = CompactWeights(weight)
         self.bias = bias
     }
 
@@ -43,6 +45,6 @@ public struct Linear: Sendable {
     /// - Parameter x: `[..., inFeatures]`.
     /// - Returns: `[..., outFeatures]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        linear(x, weight: weight, bias: bias)
+        linear(x, weights: storedWeight, bias: bias)
     }
 }

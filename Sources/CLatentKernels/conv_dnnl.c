@@ -1,0 +1,286 @@
+// oneDNN convolution plans: one primitive per (layer, input shape), weights reordered once into the
+// primitive's preferred blocked layout. Inputs and outputs stay NCHW at the boundary; the activations are
+// reordered into and out of the blocked layout per call (≈ 10 % of the convolution, measured in
+// bench/conv_bench.c) into scratch allocated per call, so plans hold no activation-sized memory.
+//
+// Every primitive is created with a user-managed scratchpad. With the library-managed default, oneDNN
+// (built without DNNL_ENABLE_CONCURRENT_EXEC, as Debian's is) shares one *thread-local* scratchpad between
+// primitives, sized on the thread that created them: a primitive executed on another thread (Swift tasks
+// hop threads; tests and the server run layers concurrently) reads and writes whatever that thread's
+// scratchpad holds, silently corrupting results. A scratchpad passed per call makes execution thread-safe.
+#include "CLatentKernels.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct latent_conv_plan {
+    dnnl_primitive_t conv, src_reorder, dst_reorder;
+    dnnl_memory_desc_t src_plain, dst_plain, src_md, dst_md, w_md, b_md;
+    dnnl_memory_desc_t conv_pad, src_reorder_pad, dst_reorder_pad; // scratchpad descriptors (may be empty)
+    void *weights;       // blocked weights, fp32 or (when half) fp16 bit patterns
+    size_t weight_bytes; // bytes of the blocked fp32 weights
+    int half;
+    float *bias;
+    const char *impl;
+};
+
+static dnnl_engine_t engine;
+static int engine_ok;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static void engine_init(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success; }
+
+/// Attributes asking for a user-managed scratchpad (see the file comment); NULL when that fails.
+static dnnl_primitive_attr_t user_scratchpad_attr(void) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
+/// The scratchpad a primitive descriptor asks for (a zero descriptor when none).
+static dnnl_memory_desc_t scratchpad_md(const_dnnl_primitive_desc_t pd) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    dnnl_memory_desc_t zero;
+    memset(&zero, 0, sizeof zero);
+    return md ? *md : zero;
+}
+
+static void *scratch(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
+    dnnl_stream_t stream;
+    if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return 0;
+    int ok = dnnl_primitive_execute(prim, stream, nargs, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
+    dnnl_stream_destroy(stream);
+    return ok;
+}
+
+static int reorder_once(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to) {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a = NULL, b = NULL, pad = NULL;
+    dnnl_primitive_attr_t attr = user_scratchpad_attr();
+    if (!attr) return 0;
+    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from_md, engine, to_md, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (status != dnnl_success) return 0;
+    dnnl_memory_desc_t pad_md = scratchpad_md(pd);
+    int ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    if (!ok) return 0;
+    void *pad_buffer = scratch(dnnl_memory_desc_get_size(&pad_md));
+    ok = pad_buffer != NULL;
+    ok = ok && dnnl_memory_create(&a, from_md, engine, from) == dnnl_success;
+    ok = ok && dnnl_memory_create(&b, to_md, engine, to) == dnnl_success;
+    if (ok && dnnl_memory_desc_get_size(&pad_md))
+        ok = dnnl_memory_create(&pad, &pad_md, engine, pad_buffer) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, pad}};
+        ok = run(prim, pad ? 3 : 2, args);
+    }
+    dnnl_memory_destroy(a);
+    dnnl_memory_destroy(b);
+    dnnl_memory_destroy(pad);
+    free(pad_buffer);
+    dnnl_primitive_destroy(prim);
+    return ok;
+}
+
+static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                     dnnl_memory_desc_t *pad_md, int *ok) {
+    if (dnnl_memory_desc_equal(from, to)) return NULL;  // same layout: no reorder needed
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim = NULL;
+    dnnl_primitive_attr_t attr = user_scratchpad_attr();
+    if (!attr) { *ok = 0; return NULL; }
+    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (status != dnnl_success) { *ok = 0; return NULL; }
+    *pad_md = scratchpad_md(pd);
+    if (dnnl_primitive_create(&prim, pd) != dnnl_success) *ok = 0;
+    dnnl_primitive_desc_destroy(pd);
+    return prim;
+}
+
+latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
+                                          int64_t stride, const int64_t padding[4], const float *weight_f32,
+                                          const uint16_t *weight_f16, const float *bias, int keep_half) {
+    pthread_once(&engine_once, engine_init);
+    if (!engine_ok) return NULL;
+    int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3], o = out_channels;
+    int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
+    if (ho <= 0 || wo <= 0) return NULL;
+    latent_conv_plan *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    dnnl_dims_t sd = {n, c, h, w}, wd = {o, c, kh, kw}, bd = {o}, dd = {n, o, ho, wo}, st = {stride, stride};
+    dnnl_dims_t pl = {padding[0], padding[1]}, pr = {padding[2], padding[3]};
+    dnnl_memory_desc_t w_plain, src_any, w_any, dst_any;
+    int ok = dnnl_memory_desc_init_by_tag(&p->src_plain, 4, sd, dnnl_f32, dnnl_nchw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&p->dst_plain, 4, dd, dnnl_f32, dnnl_nchw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&p->b_md, 1, bd, dnnl_f32, dnnl_x) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) == dnnl_success;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    ok = ok && dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
+                                                  &w_any, bias ? &p->b_md : NULL, &dst_any, st, pl, pr) == dnnl_success;
+    dnnl_primitive_attr_t attr = ok ? user_scratchpad_attr() : NULL;
+    ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL) == dnnl_success;
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (ok) {
+        p->conv_pad = scratchpad_md(pd);
+        p->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        p->dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        p->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        const char *impl = NULL;
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        p->impl = impl ? strdup(impl) : NULL;
+        ok = dnnl_primitive_create(&p->conv, pd) == dnnl_success;
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (ok) {
+        p->src_reorder = make_reorder(&p->src_plain, &p->src_md, &p->src_reorder_pad, &ok);
+        p->dst_reorder = make_reorder(&p->dst_md, &p->dst_plain, &p->dst_reorder_pad, &ok);
+    }
+    if (ok) {
+        // Weights: plain fp32 (widened from fp16 if given so) → blocked fp32, optionally narrowed to fp16
+        // again (exact, because every value came from fp16 and the blocked padding is zero).
+        size_t count = (size_t)(o * c * kh * kw);
+        p->weight_bytes = dnnl_memory_desc_get_size(&p->w_md);
+        float *plain = (float *)weight_f32;
+        float *owned = NULL;
+        if (!plain && weight_f16) {
+            owned = scratch(count * sizeof(float));
+            if (owned) latent_f16_to_f32(weight_f16, owned, count);
+            plain = owned;
+        }
+        float *blocked = plain ? scratch(p->weight_bytes) : NULL;
+        ok = blocked && reorder_once(&w_plain, plain, &p->w_md, blocked);
+        free(owned);
+        if (ok && keep_half) {
+            size_t blocked_count = p->weight_bytes / sizeof(float);
+            uint16_t *half = scratch(blocked_count * sizeof(uint16_t));
+            if (half) {
+                latent_f32_to_f16(blocked, half, blocked_count);
+                free(blocked);
+                blocked = (float *)half;
+                p->half = 1;
+            }
+        }
+        p->weights = blocked;
+        if (!ok) { free(blocked); p->weights = NULL; }
+    }
+    if (ok && bias) {
+        p->bias = scratch((size_t)o * sizeof(float));
+        ok = p->bias != NULL;
+        if (ok) memcpy(p->bias, bias, (size_t)o * sizeof(float));
+    }
+    if (!ok) {
+        latent_conv_plan_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+int latent_conv_plan_execute(const latent_conv_plan *p, const float *src, float *dst) {
+    return latent_conv_plan_execute_widened(p, src, dst, NULL);
+}
+
+const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *p, size_t *count) {
+    *count = p->half ? p->weight_bytes / sizeof(float) : 0;
+    return p->half ? p->weights : NULL;
+}
+
+int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src, float *dst, const float *widened) {
+    size_t src_bytes = p->src_reorder ? dnnl_memory_desc_get_size(&p->src_md) : 0;
+    size_t dst_bytes = p->dst_reorder ? dnnl_memory_desc_get_size(&p->dst_md) : 0;
+    void *src_b = p->src_reorder ? scratch(src_bytes) : (void *)src;
+    void *dst_b = p->dst_reorder ? scratch(dst_bytes) : (void *)dst;
+    int widen_here = p->half && !widened;
+    void *wide = !p->half ? p->weights : widened ? (void *)widened : scratch(p->weight_bytes);
+    // One scratchpad buffer serves the three primitives, which run one after another.
+    size_t pad_bytes = dnnl_memory_desc_get_size(&p->conv_pad);
+    if (p->src_reorder && dnnl_memory_desc_get_size(&p->src_reorder_pad) > pad_bytes)
+        pad_bytes = dnnl_memory_desc_get_size(&p->src_reorder_pad);
+    if (p->dst_reorder && dnnl_memory_desc_get_size(&p->dst_reorder_pad) > pad_bytes)
+        pad_bytes = dnnl_memory_desc_get_size(&p->dst_reorder_pad);
+    void *pad = scratch(pad_bytes);
+    dnnl_memory_t m_src = NULL, m_srcb = NULL, m_w = NULL, m_b = NULL, m_dst = NULL, m_dstb = NULL;
+    dnnl_memory_t m_pad_conv = NULL, m_pad_src = NULL, m_pad_dst = NULL;
+    int ok = src_b && dst_b && wide && pad;
+    if (ok && widen_here) latent_f16_to_f32(p->weights, wide, p->weight_bytes / sizeof(float));
+    ok = ok && dnnl_memory_create(&m_src, &p->src_plain, engine, (void *)src) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_srcb, &p->src_md, engine, src_b) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_w, &p->w_md, engine, wide) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dst, &p->dst_plain, engine, dst) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dstb, &p->dst_md, engine, dst_b) == dnnl_success;
+    if (ok && p->bias) ok = dnnl_memory_create(&m_b, &p->b_md, engine, p->bias) == dnnl_success;
+    // A scratchpad is passed only where the primitive asked for one (an empty descriptor means none).
+    if (ok && dnnl_memory_desc_get_size(&p->conv_pad))
+        ok = dnnl_memory_create(&m_pad_conv, &p->conv_pad, engine, pad) == dnnl_success;
+    if (ok && p->src_reorder) {
+        if (dnnl_memory_desc_get_size(&p->src_reorder_pad))
+            ok = dnnl_memory_create(&m_pad_src, &p->src_reorder_pad, engine, pad) == dnnl_success;
+        dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_src}, {DNNL_ARG_TO, m_srcb}, {DNNL_ARG_SCRATCHPAD, m_pad_src}};
+        ok = ok && run(p->src_reorder, m_pad_src ? 3 : 2, a);
+    }
+    if (ok) {
+        dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, m_srcb}, {DNNL_ARG_WEIGHTS, m_w}, {DNNL_ARG_DST, m_dstb}};
+        int n = 3;
+        if (m_pad_conv) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m_pad_conv};
+        if (m_b) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m_b};
+        ok = run(p->conv, n, a);
+    }
+    if (ok && p->dst_reorder) {
+        if (dnnl_memory_desc_get_size(&p->dst_reorder_pad))
+            ok = dnnl_memory_create(&m_pad_dst, &p->dst_reorder_pad, engine, pad) == dnnl_success;
+        dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_dstb}, {DNNL_ARG_TO, m_dst}, {DNNL_ARG_SCRATCHPAD, m_pad_dst}};
+        ok = ok && run(p->dst_reorder, m_pad_dst ? 3 : 2, a);
+    }
+    dnnl_memory_destroy(m_src); dnnl_memory_destroy(m_srcb); dnnl_memory_destroy(m_w);
+    dnnl_memory_destroy(m_b); dnnl_memory_destroy(m_dst); dnnl_memory_destroy(m_dstb);
+    dnnl_memory_destroy(m_pad_conv); dnnl_memory_destroy(m_pad_src); dnnl_memory_destroy(m_pad_dst);
+    free(pad);
+    if (p->src_reorder) free(src_b);
+    if (p->dst_reorder) free(dst_b);
+    if (widen_here) free(wide);
+    return ok;
+}
+
+void latent_conv_plan_destroy(latent_conv_plan *p) {
+    if (!p) return;
+    if (p->conv) dnnl_primitive_destroy(p->conv);
+    if (p->src_reorder) dnnl_primitive_destroy(p->src_reorder);
+    if (p->dst_reorder) dnnl_primitive_destroy(p->dst_reorder);
+    free(p->weights);
+    free(p->bias);
+    free((void *)p->impl);
+    free(p);
+}
+
+const char *latent_conv_plan_impl(const latent_conv_plan *p) { return p->impl ? p->impl : "unknown"; }
+
+size_t latent_conv_plan_weight_bytes(const latent_conv_plan *p) {
+    return p->half ? p->weight_bytes / 2 : p->weight_bytes;
+}
+
+int latent_conv_plan_plain_weights(const latent_conv_plan *p, float *out) {
+    dnnl_memory_desc_t plain;
+    if (dnnl_memory_desc_init_by_tag(&plain, 4, p->w_md.dims, dnnl_f32, dnnl_oihw) != dnnl_success) return 0;
+    void *wide = p->half ? scratch(p->weight_bytes) : p->weights;
+    if (!wide) return 0;
+    if (p->half) latent_f16_to_f32(p->weights, wide, p->weight_bytes / sizeof(float));
+    int ok = reorder_once(&p->w_md, wide, &plain, out);
+    if (p->half) free(wide);
+    return ok;
+}

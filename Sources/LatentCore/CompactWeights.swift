@@ -1,0 +1,105 @@
+import CLatentKernels
+import Foundation
+
+/// Layer weights kept in the narrowest format that holds them exactly: fp16 or bf16 bit patterns when every
+/// value survives the round trip (checkpoints stored in fp16/bf16), fp32 otherwise. Widened per use.
+///
+/// `LATENT_WEIGHTS=f32` in the environment keeps everything fp32 (A/B runs of the widening cost).
+public struct CompactWeights: Sendable {
+    /// How the elements are held.
+    public enum Format: Sendable, Equatable {
+        case float32, float16, bfloat16
+    }
+
+    /// The logical shape, e.g. `[O, C, kh, kw]`.
+    public let shape: [Int]
+    /// The stored format.
+    public let format: Format
+    private let full: [Float]
+    private let bits: [UInt16]
+
+    /// Whether narrow storage is allowed (read once from `LATENT_WEIGHTS`).
+    static let narrowAllowed: Bool = ProcessInfo.processInfo.environment["LATENT_WEIGHTS"] != "f32"
+
+    /// Stores `tensor`, narrowing it when that is exact.
+    public init(_ tensor: Tensor) {
+        shape = tensor.shape
+        let count = tensor.count
+        let (format, bits): (Format, [UInt16]) = tensor.scalars.withUnsafeBufferPointer { src in
+            guard Self.narrowAllowed, count > 0 else { return (.float32, []) }
+            if latent_f16_inexact_count(src.baseAddress!, count) == 0 {
+                let half = [UInt16](unsafeUninitializedCapacity: count) { dst, initialized in
+                    latent_f32_to_f16(src.baseAddress!, dst.baseAddress!, count)
+                    initialized = count
+                }
+                return (.float16, half)
+            }
+            // bf16 is the top half of a float: exact when every low half is zero.
+            let exactBF16 = src.allSatisfy { $0.bitPattern & 0xFFFF == 0 }
+            return exactBF16 ? (.bfloat16, src.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }) : (.float32, [])
+        }
+        self.format = format
+        self.bits = bits
+        full = format == .float32 ? tensor.scalars : []
+    }
+
+    /// The number of elements.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Bytes held in memory.
+    public var byteCount: Int { format == .float32 ? full.count * 4 : bits.count * 2 }
+
+    /// Calls `body` with fp16 bit patterns when stored as fp16, else `nil`.
+    public func withHalfBits<R>(_ body: (UnsafePointer<UInt16>?) -> R) -> R {
+        format == .float16 ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
+    }
+
+    /// Calls `body` with the fp32 elements; narrow storage is widened on all cores into a pooled buffer
+    /// (`WideningBuffers`) that is valid only inside `body`.
+    public func withFloats<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        if format == .float32 { return full.withUnsafeBufferPointer(body) }
+        let count = bits.count
+        return WideningBuffers.shared.withBuffer(count: count) { buffer in
+            bits.withUnsafeBufferPointer { widenInParallel($0.baseAddress!, into: buffer.baseAddress!, count: count, bfloat16: format == .bfloat16) }
+            return body(UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// Widens elements `offset ..< offset+count` into `destination` (row gathers, e.g. embeddings).
+    public func copyFloats(from offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        precondition(offset >= 0 && offset + count <= self.count, "range \(offset)+\(count) outside \(shape)")
+        switch format {
+        case .float32:
+            full.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + offset, count: count) }
+        case .float16:
+            bits.withUnsafeBufferPointer { latent_f16_to_f32($0.baseAddress! + offset, destination, count) }
+        case .bfloat16:
+            bits.withUnsafeBufferPointer { latent_bf16_to_f32($0.baseAddress! + offset, destination, count) }
+        }
+    }
+
+    /// A widened fp32 copy.
+    public var tensor: Tensor { Tensor(shape: shape, scalars: format == .float32 ? full : widened()) }
+
+    private func widened() -> [Float] {
+        let count = bits.count
+        return [Float](unsafeUninitializedCapacity: count) { dst, initialized in
+            bits.withUnsafeBufferPointer { widenInParallel($0.baseAddress!, into: dst.baseAddress!, count: count, bfloat16: format == .bfloat16) }
+            initialized = count
+        }
+    }
+}
+
+/// A fully connected layer over stored weights: `x · Wᵀ + b`, narrow weights widened just before use into
+/// a pooled buffer (no per-call allocation).
+/// - Parameters:
+///   - x: `[..., in]`
+///   - weights: `[out, in]`
+///   - bias: `[out]` or `nil`
+/// - Returns: `[..., out]`
+public func linear(_ x: Tensor, weights: CompactWeights, bias: Tensor?) -> Tensor {
+    precondition(weights.shape.count == 2, "linear weight must be 2-D, got \(weights.shape)")
+    return weights.withFloats { wp in
+        linear(x, weight: wp.baseAddress!, outFeatures: weights.shape[0], inFeatures: weights.shape[1], bias: bias)
+    }
+}

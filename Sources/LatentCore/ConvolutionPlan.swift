@@ -1,0 +1,169 @@
+import CLatentKernels
+import Foundation
+
+/// A convolution layer's kernels: oneDNN primitives created once per input shape (with the weights reordered
+/// into the primitive's blocked layout and the bias fused), falling back to im2col + OpenBLAS where oneDNN
+/// cannot run a shape or is disabled (`LATENT_KERNELS=conv-im2col`). Inputs and outputs are NCHW.
+///
+/// Memory: once a oneDNN plan exists the plain weights are dropped, so a layer holds its weights once (in
+/// the blocked layout, fp16 when the checkpoint was fp16); they are recovered from a plan when a new shape
+/// or the fallback needs them.
+///
+/// Invariant (why `@unchecked Sendable` is sound): `plain` and `plans` are read and written only while
+/// `lock` is held; a `latent_conv_plan` is immutable after creation and destroyed only in `deinit`, so
+/// executing one after releasing the lock is safe, also from several threads at once.
+public final class ConvolutionPlan: @unchecked Sendable {
+    /// `[O, C, kh, kw]`
+    public let weightShape: [Int]
+    /// `[O]` or `nil`.
+    public let bias: Tensor?
+    /// The step in both directions.
+    public let stride: Int
+    /// Zero padding per side.
+    public let padding: Padding2D
+
+    private let lock = NSLock()
+    private var plain: CompactWeights?
+    private var plans: [[Int]: OpaquePointer] = [:]
+    private var unsupported: Set<[Int]> = []
+    private let minimumOneDNNWork: Int
+
+    /// Output pixels (N·Ho·Wo) from which a plan keeps fp16 weights in fp16.
+    static let halfWeightMinimumPixels = 512
+
+    /// Multiply-adds (N·Ho·Wo·O·C·kh·kw) from which a shape runs on oneDNN by default. Smaller convolutions
+    /// stay on im2col + OpenBLAS: test-size models, and in a real SD model only conv_in/conv_out (its
+    /// smallest inner 3×3 convolution is ≈ 1.9·10⁹). There oneDNN's per-call set-up and reorders outweigh
+    /// its gain, and its different (equally accurate) summation order moves the ill-conditioned tiny
+    /// parity models by up to 1.06·10⁻⁴ relative (docs/performance.md, wave 3).
+    public static let defaultMinimumOneDNNWork = 1 << 30
+
+    /// Whether oneDNN is used at all (read once from `LATENT_KERNELS`).
+    static let oneDNNEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
+        .split(separator: ",").contains("conv-im2col")
+
+    /// - Parameters:
+    ///   - weight: `[O, C, kh, kw]`
+    ///   - bias: `[O]` or `nil`
+    ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
+    public init(
+        weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
+        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
+    ) {
+        precondition(weight.rank == 4, "convolution weight must be 4-D, got \(weight.shape)")
+        weightShape = weight.shape
+        self.minimumOneDNNWork = minimumOneDNNWork
+        plain = CompactWeights(weight)
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+    }
+
+    deinit {
+        for plan in plans.values { latent_conv_plan_destroy(plan) }
+    }
+
+    /// The weights as an fp32 tensor (recovered from a plan if the plain copy was dropped).
+    public var weight: Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        return plainWeightsLocked().tensor
+    }
+
+    /// oneDNN's implementation for `inputShape`, or `nil` when that shape runs on the fallback.
+    public func implementation(for inputShape: [Int]) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return plans[inputShape].map { String(cString: latent_conv_plan_impl($0)) }
+    }
+
+    /// `[N, C, H, W] → [N, O, Ho, Wo]`
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == weightShape[1], "convolution input \(x.shape) vs weight \(weightShape)")
+        if let plan = plan(for: x.shape) {
+            let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
+            let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+            var ok: Int32 = 0
+            let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
+                ok = x.scalars.withUnsafeBufferPointer { src in
+                    Self.withWidenedWeights(plan) { latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0) }
+                }
+                // A failed execution leaves `out` unwritten; fill it so the tensor is initialised either way.
+                if ok == 0 { out.update(repeating: 0) }
+            }
+            if ok != 0 { return y }
+        }
+        let weight = self.weight
+        return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    /// Calls `body` with the plan's blocked weights widened to fp32 on all cores into a pooled buffer when
+    /// the plan stores them as fp16, else with `nil` (the plan uses its own fp32 weights).
+    private static func withWidenedWeights<R>(_ plan: OpaquePointer, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        var count = 0
+        guard let half = latent_conv_plan_half_weights(plan, &count) else { return body(nil) }
+        return WideningBuffers.shared.withBuffer(count: count) { buffer in
+            widenInParallel(half, into: buffer.baseAddress!, count: count, bfloat16: false)
+            return body(UnsafePointer(buffer.baseAddress!))
+        }
+    }
+
+    /// The plan for `shape`, creating it on first use; `nil` when the fallback should run.
+    private func plan(for shape: [Int]) -> OpaquePointer? {
+        guard Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1 else { return nil }
+        let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
+        let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+        guard shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = plans[shape] { return plan }
+        if unsupported.contains(shape) { return nil }
+        let weights = plainWeightsLocked()
+        let shape64 = shape.map(Int64.init)
+        let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
+        // fp16 weights stay fp16 only where widening them per call is cheap next to the convolution: the
+        // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
+        // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
+        let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
+        let created: OpaquePointer? = withOptionalBias { bp in
+            weights.withHalfBits { half in
+                if let half {
+                    return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
+                                                   Int64(stride), pad, nil, half, bp, keepHalf)
+                }
+                return weights.withFloats { wp in
+                    latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
+                                            Int64(stride), pad, wp.baseAddress!, nil, bp, 0)
+                }
+            }
+        }
+        guard let created else {
+            unsupported.insert(shape)
+            return nil
+        }
+        plans[shape] = created
+        // The plan's blocked copy is now the layer's weights; the plain copy is recovered from it on demand.
+        plain = nil
+        return created
+    }
+
+    private func withOptionalBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let bias else { return body(nil) }
+        return bias.scalars.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Plain weights; must be called with `lock` held.
+    private func plainWeightsLocked() -> CompactWeights {
+        if let plain { return plain }
+        let count = weightShape.reduce(1, *)
+        var recovered = [Float](repeating: 0, count: count)
+        var ok: Int32 = 0
+        if let any = plans.values.first {
+            ok = recovered.withUnsafeMutableBufferPointer { latent_conv_plan_plain_weights(any, $0.baseAddress!) }
+        }
+        precondition(ok != 0, "convolution weights \(weightShape) could not be recovered from oneDNN")
+        let weights = CompactWeights(Tensor(shape: weightShape, scalars: recovered))
+        // Not cached again: keeping it would double the layer's memory for a rare path.
+        return weights
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import LatentCore
+import LatentTesting
+import Testing
+
+/// oneDNN convolution plans against the im2col + OpenBLAS path, and exact narrow weight storage.
+@Suite("ConvolutionPlan and CompactWeights")
+struct ConvolutionPlanTests {
+    /// Rounds every value to fp16 so the weights store narrow (as from an fp16 checkpoint).
+    static func halfRounded(_ t: Tensor) -> Tensor {
+        CompactWeights(t).format == .float16 ? t : Tensor(shape: t.shape, scalars: t.scalars.map { Float(Float16($0)) })
+    }
+
+    @Test(arguments: [
+        (1, Padding2D.uniform(1), true), (2, Padding2D.uniform(1), false),
+        (2, Padding2D(top: 0, left: 0, bottom: 1, right: 1), true), (1, Padding2D.uniform(1), false),
+    ])
+    func matchesIm2col(stride: Int, padding: Padding2D, half: Bool) {
+        let random = TorchCPURandomSource(seed: 11)
+        let x = random.normal(shape: [2, 24, 13, 11])
+        var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
+        if half { weight = Self.halfRounded(weight) }
+        let bias = random.normal(shape: [40])
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0)
+        let expected = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        let first = plan(x)
+        #expect(first.shape == expected.shape)
+        #expect(relativeError(first, expected) < 1e-5)
+        // The plain weights were dropped for the plan's copy; they must come back exactly.
+        #expect(relativeError(plan.weight, weight) == 0)
+        // A second input shape builds a second plan from the recovered weights.
+        let other = random.normal(shape: [1, 24, 9, 16])
+        #expect(relativeError(plan(other), conv2d(other, weight: weight, bias: bias, stride: stride, padding: padding)) < 1e-5)
+    }
+
+    /// The wave-2 parity failure: plans created on one thread and run on others (Swift tasks hop threads;
+    /// tests and the server run layers concurrently) used oneDNN's thread-local library scratchpad of the
+    /// wrong thread. Creates every plan on a separate thread, then runs all shapes from many threads at once.
+    @Test(arguments: [false, true])
+    func sharedAcrossThreadsAndShapes(half: Bool) throws {
+        let random = TorchCPURandomSource(seed: 23)
+        var weight = random.normal(shape: [48, 32, 3, 3]) * 0.1
+        if half { weight = Self.halfRounded(weight) }
+        let bias = random.normal(shape: [48])
+        let inputs = [[1, 32, 17, 19], [2, 32, 8, 8], [1, 32, 40, 33], [2, 32, 24, 24]].map { random.normal(shape: $0) }
+        let plans = [1, 2].map { ConvolutionPlan(weight: weight, bias: bias, stride: $0, padding: .uniform(1), minimumOneDNNWork: 0) }
+        let expected = plans.map { plan in
+            inputs.map { conv2d($0, weight: weight, bias: bias, stride: plan.stride, padding: plan.padding) }
+        }
+        // Create every (plan, shape) primitive on a thread that never runs it again.
+        let created = DispatchSemaphore(value: 0)
+        let creator = Thread {
+            for plan in plans { for x in inputs { _ = plan(x) } }
+            created.signal()
+        }
+        creator.stackSize = 8 << 20
+        creator.start()
+        created.wait()
+        let jobs = 24
+        let errors = LockedErrors(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in
+            let p = job % plans.count, i = (job / plans.count) % inputs.count
+            errors.set(job, relativeError(plans[p](inputs[i]), expected[p][i]))
+        }
+        for (job, error) in errors.values.enumerated() {
+            #expect(error < 1e-5, "job \(job): relative error \(error)")
+        }
+        // Every shape really ran on oneDNN (not the fallback), so this tests the plans.
+        for plan in plans { for x in inputs { #expect(plan.implementation(for: x.shape) != nil) } }
+    }
+
+    @Test func compactWeightsAreExact() {
+        let random = TorchCPURandomSource(seed: 5)
+        let full = random.normal(shape: [64, 33])
+        let half = Self.halfRounded(full)
+        let bf16 = Tensor(shape: full.shape, scalars: full.scalars.map { Float(bitPattern: ($0 * 1e-6).bitPattern & 0xFFFF_0000) })
+        #expect(CompactWeights(full).format == .float32)
+        #expect(CompactWeights(half).format == .float16)
+        #expect(CompactWeights(bf16).format == .bfloat16)
+        for t in [full, half, bf16] { #expect(CompactWeights(t).tensor == t) }
+        #expect(CompactWeights(half).byteCount == half.count * 2)
+    }
+}
+
+/// Per-job results written from concurrent jobs.
+final class LockedErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Double]
+    init(count: Int) { storage = Array(repeating: .infinity, count: count) }
+    func set(_ index: Int, _ value: Double) { lock.withLock { storage[index] = value } }
+    var values: [Double] { lock.withLock { storage } }
+}
