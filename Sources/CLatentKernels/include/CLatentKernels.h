@@ -52,3 +52,22 @@ void latent_add_scalar(float *a, float v, size_t n);
 /// `dst[c][r] = src[r][c]` for a `rows × cols` matrix.
 void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
 #endif
+
+#ifndef CLATENT_ATTENTION
+#define CLATENT_ATTENTION
+/// One multi-head attention call over packed `[batch, N, heads·head_dim]` tensors (row stride heads·head_dim):
+/// `out = softmax(scale · Q·Kᵀ [+ causal mask]) · V` per head.
+typedef struct latent_attention_problem {
+    const float *query;   ///< `[batch, query_count, heads·head_dim]`
+    const float *key;     ///< `[batch, key_count, heads·head_dim]`
+    const float *value;   ///< `[batch, key_count, heads·head_dim]`
+    float *out;           ///< `[batch, query_count, heads·head_dim]`
+    size_t batch, heads, head_dim, query_count, key_count;
+    float scale;          ///< Multiplies every score before the softmax.
+    int causal;           ///< Nonzero: query `i` sees keys `0...i` only.
+} latent_attention_problem;
+/// Number of independent jobs (batch × head × query tile) of `problem`; split them over threads freely.
+size_t latent_attention_job_count(const latent_attention_problem *problem);
+/// Runs jobs `begin..<end` of the fused (tiled, online-softmax) attention; jobs write disjoint output.
+void latent_attention_run(const latent_attention_problem *problem, size_t begin, size_t end);
+#endif
