@@ -90,4 +90,21 @@ const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *plan, size
 /// `latent_conv_plan_execute` with the plan's fp16 weights already widened by the caller into `widened`
 /// (blocked layout, `count` floats from `latent_conv_plan_half_weights`); NULL widens inside the call.
 int latent_conv_plan_execute_widened(const latent_conv_plan *plan, const float *src, float *dst, const float *widened);
+#ifndef CLATENT_ATTENTION
+#define CLATENT_ATTENTION
+/// One multi-head attention call over packed `[batch, N, heads·head_dim]` tensors (row stride heads·head_dim):
+/// `out = softmax(scale · Q·Kᵀ [+ causal mask]) · V` per head.
+typedef struct latent_attention_problem {
+    const float *query;   ///< `[batch, query_count, heads·head_dim]`
+    const float *key;     ///< `[batch, key_count, heads·head_dim]`
+    const float *value;   ///< `[batch, key_count, heads·head_dim]`
+    float *out;           ///< `[batch, query_count, heads·head_dim]`
+    size_t batch, heads, head_dim, query_count, key_count;
+    float scale;          ///< Multiplies every score before the softmax.
+    int causal;           ///< Nonzero: query `i` sees keys `0...i` only.
+} latent_attention_problem;
+/// Number of independent jobs (batch × head × query tile) of `problem`; split them over threads freely.
+size_t latent_attention_job_count(const latent_attention_problem *problem);
+/// Runs jobs `begin..<end` of the fused (tiled, online-softmax) attention; jobs write disjoint output.
+void latent_attention_run(const latent_attention_problem *problem, size_t begin, size_t end);
 #endif
