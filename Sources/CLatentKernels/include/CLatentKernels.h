@@ -90,6 +90,8 @@ const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *plan, size
 /// `latent_conv_plan_execute` with the plan's fp16 weights already widened by the caller into `widened`
 /// (blocked layout, `count` floats from `latent_conv_plan_half_weights`); NULL widens inside the call.
 int latent_conv_plan_execute_widened(const latent_conv_plan *plan, const float *src, float *dst, const float *widened);
+#endif
+
 #ifndef CLATENT_ATTENTION
 #define CLATENT_ATTENTION
 /// One multi-head attention call over packed `[batch, N, heads·head_dim]` tensors (row stride heads·head_dim):
