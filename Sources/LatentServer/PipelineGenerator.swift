@@ -43,8 +43,10 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
                 at: modelsDirectory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles])
         else { return models }
         for entry in entries.sorted(by: { $0.lastPathComponent < $1.lastPathComponent }) {
-            let isDirectory = (try? entry.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) ?? false
-            let usable = isDirectory
+            // A symlinked model folder counts as a folder (models are often linked in from elsewhere).
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: entry.resolvingSymlinksInPath().path, isDirectory: &isDirectory)
+            let usable = isDirectory.boolValue
                 ? FileManager.default.fileExists(atPath: entry.appendingPathComponent("model_index.json").path)
                 : entry.pathExtension.lowercased() == "safetensors"
             let name = entry.deletingPathExtension().lastPathComponent
@@ -162,32 +164,48 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
         let bytes = Self.estimatedWeightBytes(of: model.url)
         // Evict before loading, so the old and new weights are not resident together longer than needed
         // (a pipeline still running a job stays alive through that job's reference).
-        lock.withLock {
+        var dropped = lock.withLock { () -> [StableDiffusionPipeline] in
             loaded.removeAll { $0.name == model.name }
-            evict(keeping: maxLoadedModels - 1, incoming: bytes)
+            return evict(keeping: maxLoadedModels - 1, incoming: bytes)
         }
+        Self.release(&dropped)
         let pipeline = try StableDiffusionPipeline.load(from: model.url)
-        lock.withLock {
+        dropped = lock.withLock { () -> [StableDiffusionPipeline] in
             loaded.removeAll { $0.name == model.name }
             loaded.append((model.name, pipeline, bytes))
-            evict(keeping: maxLoadedModels, incoming: 0)
             loads += 1
+            return evict(keeping: maxLoadedModels, incoming: 0)
         }
+        Self.release(&dropped)
         return pipeline
+    }
+
+    /// Frees evicted pipelines outside the lock and hands the freed heap back to the OS: glibc keeps freed
+    /// weight-sized blocks in its arenas (its mmap threshold rises after the first large free), which would
+    /// otherwise show as RSS creeping up with every model switch.
+    private static func release(_ pipelines: inout [StableDiffusionPipeline]) {
+        guard !pipelines.isEmpty else { return }
+        pipelines.removeAll()
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
     }
 
     /// Drops least recently used pipelines until at most `count` stay and, with a memory cap, the resident
     /// estimate plus `incoming` fits (the most recent one always stays). Call with `lock` held.
-    private func evict(keeping count: Int, incoming: Int) {
+    /// - Returns: The evicted pipelines (freed by the caller, outside the lock).
+    private func evict(keeping count: Int, incoming: Int) -> [StableDiffusionPipeline] {
+        var evicted: [StableDiffusionPipeline] = []
         while loaded.count > max(count, 0) {
-            loaded.removeFirst()
-            evictions += 1
+            evicted.append(loaded.removeFirst().pipeline)
         }
-        guard let maxModelBytes else { return }
-        while loaded.count > (incoming > 0 ? 0 : 1), loaded.reduce(incoming, { $0 + $1.bytes }) > maxModelBytes {
-            loaded.removeFirst()
-            evictions += 1
+        if let maxModelBytes {
+            while loaded.count > (incoming > 0 ? 0 : 1), loaded.reduce(incoming, { $0 + $1.bytes }) > maxModelBytes {
+                evicted.append(loaded.removeFirst().pipeline)
+            }
         }
+        evictions += evicted.count
+        return evicted
     }
 
     /// The fp32 bytes a model's weights take once loaded (Latent widens fp16/bf16 to fp32): 4 bytes per element
@@ -207,9 +225,10 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
             }
         }
         var isDirectory: ObjCBool = false
-        var files = [url]
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            files = safetensors(in: url, depth: 2)
+        let target = url.resolvingSymlinksInPath()
+        var files = [target]
+        if FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            files = safetensors(in: target, depth: 2)
             func key(_ file: URL) -> String { file.deletingLastPathComponent().path + "/" + Self.baseName(file) }
             let plain = Set(files.filter { !Self.isVariant($0) }.map(key))
             files = files.filter { !Self.isVariant($0) || !plain.contains(key($0)) }
@@ -253,3 +272,9 @@ extension StableDiffusionPipeline {
         return request
     }
 }
+
+#if os(Linux)
+/// glibc's `malloc_trim` (declared in `<malloc.h>`, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
