@@ -107,17 +107,21 @@ def main():
         loads_warm = metric(base, "latent_model_loads_total")
         started = time.monotonic()
         done = 0
+        trace = []
         for index in range(args.switches):
             if time.monotonic() > deadline:
                 break
             generate(index)
             done += 1
+            if done % 10 == 0:
+                trace.append(round(vm_rss(server.pid) / 2**20, 1))
         elapsed = time.monotonic() - started
         rss_after = vm_rss(server.pid)
         result = {
             "models": names, "switches": done, "seconds": round(elapsed, 1),
             "rss_after_warmup_mb": round(rss_warm / 2**20, 1), "rss_after_switches_mb": round(rss_after / 2**20, 1),
             "rss_growth_percent": round((rss_after - rss_warm) / rss_warm * 100, 2),
+            "rss_every_10_switches_mb": trace,
             "model_loads_during_switches": (metric(base, "latent_model_loads_total") or 0) - (loads_warm or 0),
             "models_loaded": metric(base, "latent_models_loaded"),
             "model_evictions_total": metric(base, "latent_model_evictions_total"),
