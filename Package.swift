@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "LatentServer",
             dependencies: [
-                "LatentCore", "LatentPipeline", "LatentImageIO", "CSQLite",
+                "LatentCore", "LatentWeights", "LatentPipeline", "LatentImageIO", "CSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

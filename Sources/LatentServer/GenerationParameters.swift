@@ -25,6 +25,8 @@ public struct GenerationParameters: Codable, Sendable, Equatable {
     public var model: String?
     /// How many images (A1111 `batch_size × n_iter`, OpenAI `n`); image `i` uses seed `seed + i`.
     public var imageCount: Int
+    /// Image-to-image or inpainting input and settings; `nil` for text-to-image.
+    public var editing: EditingParameters?
 
     enum CodingKeys: String, CodingKey {
         case prompt, steps, seed, width, height, sampler, model
@@ -32,14 +34,16 @@ public struct GenerationParameters: Codable, Sendable, Equatable {
         case cfgScale = "cfg_scale"
         case scheduleType = "schedule_type"
         case imageCount = "image_count"
+        case editing
     }
 
     /// Creates parameters with diffusers' defaults.
     public init(
         prompt: String, negativePrompt: String = "", steps: Int = 20, cfgScale: Float = 7.5, seed: Int64? = nil,
         width: Int? = nil, height: Int? = nil, sampler: String? = nil, scheduleType: String? = nil,
-        model: String? = nil, imageCount: Int = 1
+        model: String? = nil, imageCount: Int = 1, editing: EditingParameters? = nil
     ) {
+        self.editing = editing
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.steps = steps
@@ -66,6 +70,7 @@ public struct GenerationParameters: Codable, Sendable, Equatable {
         scheduleType = try c.decodeIfPresent(String.self, forKey: .scheduleType)
         model = try c.decodeIfPresent(String.self, forKey: .model)
         imageCount = try c.decodeIfPresent(Int.self, forKey: .imageCount) ?? 1
+        editing = try c.decodeIfPresent(EditingParameters.self, forKey: .editing)
     }
 
     /// The seed as the engine takes it (callers resolve random seeds first).

@@ -61,11 +61,17 @@ public struct EngineStatistics: Sendable, Equatable {
     public var loadedModels: Int
     /// Model loads since start.
     public var modelLoads: Int
+    /// Models dropped by the LRU count or memory cap since start.
+    public var modelEvictions: Int
+    /// Estimated fp32 weight bytes of the resident models.
+    public var residentModelBytes: Int
 
     /// Creates statistics.
-    public init(loadedModels: Int, modelLoads: Int) {
+    public init(loadedModels: Int, modelLoads: Int, modelEvictions: Int = 0, residentModelBytes: Int = 0) {
         self.loadedModels = loadedModels
         self.modelLoads = modelLoads
+        self.modelEvictions = modelEvictions
+        self.residentModelBytes = residentModelBytes
     }
 }
 

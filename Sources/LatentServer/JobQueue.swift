@@ -48,6 +48,12 @@ public actor JobQueue {
         var waiting: [JobRecord] = []
         var sequence: Int64 = 1
         for var job in try store.loadAll() {
+            if !job.status.isTerminal, let editing = job.parameters.editing, editing.image.isEmpty {
+                job.status = .failed
+                job.error = "the edit's input image was lost from the job store"
+                job.finishedAt = Date()
+                try store.saveFinished(job, images: [])
+            }
             if job.status == .running {
                 job.status = .queued
                 job.step = 0
@@ -80,7 +86,7 @@ public actor JobQueue {
             id: UUID().uuidString.lowercased(), owner: owner, priority: priority, sequence: nextSequence,
             parameters: parameters, createdAt: Date())
         nextSequence += 1
-        try store.save(job)
+        try store.saveNew(job)
         jobs[job.id] = job
         let index = pending.firstIndex { id in jobs[id].map { job.runsBefore($0) } ?? true } ?? pending.count
         pending.insert(job.id, at: index)
@@ -324,6 +330,10 @@ public actor JobQueue {
     // MARK: - Internals
 
     private func finish(_ job: JobRecord, images: [GeneratedImage]) {
+        var job = job
+        // An ended edit no longer needs its input pixels; the record stays in memory until it expires.
+        job.parameters.editing?.image = Data()
+        job.parameters.editing?.mask = nil
         jobs[job.id] = job
         do {
             try store.saveFinished(job, images: images)

@@ -49,6 +49,8 @@ final class JobStore: @unchecked Sendable {
                 job_id TEXT NOT NULL, idx INTEGER NOT NULL, png BLOB NOT NULL, width INTEGER NOT NULL,
                 height INTEGER NOT NULL, PRIMARY KEY (job_id, idx))
             """)
+        // Edit jobs' input image and mask (PNG), kept until the job ends.
+        try execute("CREATE TABLE IF NOT EXISTS inputs (job_id TEXT PRIMARY KEY, image BLOB NOT NULL, mask BLOB)")
     }
 
     deinit { sqlite3_close(db) }
@@ -71,10 +73,28 @@ final class JobStore: @unchecked Sendable {
             ])
     }
 
-    /// Stores a finished job's images and its row in one transaction, so a crash never leaves one without the other.
+    /// Stores a new job: its row and, for an edit, its input image and mask, in one transaction.
+    func saveNew(_ job: JobRecord) throws {
+        guard let editing = job.parameters.editing else { return try save(job) }
+        try lock.withLock { try executeLocked("BEGIN") }
+        do {
+            try run(
+                "INSERT OR REPLACE INTO inputs VALUES (?,?,?)",
+                [.text(job.id), .blob(editing.image), editing.mask.map { .blob($0) } ?? .null])
+            try save(job)
+            try lock.withLock { try executeLocked("COMMIT") }
+        } catch {
+            try? lock.withLock { try executeLocked("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Stores a finished job's images and its row in one transaction, so a crash never leaves one without the
+    /// other; its edit inputs are no longer needed and go.
     func saveFinished(_ job: JobRecord, images: [GeneratedImage]) throws {
         try lock.withLock { try executeLocked("BEGIN") }
         do {
+            try run("DELETE FROM inputs WHERE job_id = ?", [.text(job.id)])
             for (index, image) in images.enumerated() {
                 try run(
                     "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?)",
@@ -125,7 +145,29 @@ final class JobStore: @unchecked Sendable {
             job.imageSeeds = text(13).flatMap { try? decoder.decode([UInt64].self, from: Data($0.utf8)) } ?? []
             job.infotexts = text(14).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? []
             return job
-        }.compactMap { $0 }
+        }.compactMap { $0 }.map { job in
+            guard !job.status.isTerminal, job.parameters.editing != nil else { return job }
+            var restored = job
+            if let stored = try inputs(job: job.id) {
+                restored.parameters.editing?.image = stored.image
+                restored.parameters.editing?.mask = stored.mask
+            }
+            return restored
+        }
+    }
+
+    /// An edit job's stored input image and mask.
+    private func inputs(job id: String) throws -> (image: Data, mask: Data?)? {
+        func blob(_ statement: OpaquePointer, _ column: Int32) -> Data? {
+            guard sqlite3_column_type(statement, column) != SQLITE_NULL, let bytes = sqlite3_column_blob(statement, column) else {
+                return nil
+            }
+            return Data(bytes: bytes, count: Int(sqlite3_column_bytes(statement, column)))
+        }
+        return try query("SELECT image, mask FROM inputs WHERE job_id = ?", [.text(id)]) { statement -> (image: Data, mask: Data?)? in
+            guard let image = blob(statement, 0) else { return nil }
+            return (image, blob(statement, 1))
+        }.first ?? nil
     }
 
     // MARK: - SQLite plumbing

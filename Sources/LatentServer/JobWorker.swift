@@ -88,10 +88,18 @@ public struct JobWorker: Service {
         while true {
             if active.isEmpty {
                 guard let (job, control) = await queue.nextJob() else { break }
+                if job.parameters.editing != nil {
+                    // Edits (image-to-image, inpainting) run whole and unbatched: their start step, conditioning
+                    // and per-step blending differ per job.
+                    let result = await execute(job, control: control)
+                    await queue.completed(job.id, result: result, control: control)
+                    continue
+                }
                 if let session = await admit(job, control, engine) { active.append(session) }
                 continue
             }
-            while active.count < maxBatch, let (job, control) = await queue.nextJobIfReady({ _ in true }) {
+            // An edit waiting at the head of the queue holds back joiners until the batch drains (FIFO order).
+            while active.count < maxBatch, let (job, control) = await queue.nextJobIfReady({ $0.editing == nil }) {
                 if let session = await admit(job, control, engine) { active.append(session) }
             }
             // Stopped jobs leave before the step (cancel, timeout or shutdown take effect at the next step).

@@ -6,6 +6,7 @@ enum OpenAPIDocument {
     /// (method, OpenAPI path, summary, request schema name or nil, success status)
     static let operations: [(method: String, path: String, summary: String, body: String?, status: String)] = [
         ("post", "/sdapi/v1/txt2img", "A1111 text-to-image (waits; cancelled if the client disconnects)", "A1111Txt2Img", "200"),
+        ("post", "/sdapi/v1/img2img", "A1111 image-to-image; with mask: inpainting (waits; cancelled if the client disconnects)", "A1111Img2Img", "200"),
         ("get", "/sdapi/v1/progress", "A1111 progress of the caller's job, with an optional preview", nil, "200"),
         ("post", "/sdapi/v1/interrupt", "Stop the caller's current job (never another client's)", nil, "200"),
         ("post", "/sdapi/v1/skip", "Same as interrupt for single-image jobs", nil, "200"),
@@ -16,6 +17,7 @@ enum OpenAPIDocument {
         ("post", "/sdapi/v1/options", "Set options (sd_model_checkpoint switches the default model)", "Options", "200"),
         ("post", "/sdapi/v1/png-info", "Read a PNG's generation parameters", "PNGInfo", "200"),
         ("post", "/v1/images/generations", "OpenAI image generation (b64_json)", "OpenAIGeneration", "200"),
+        ("post", "/v1/images/edits", "OpenAI image edit: multipart image + optional mask (alpha 0 = edit), b64_json", "OpenAIEdit", "200"),
         ("post", "/v1/jobs", "Submit an asynchronous job", "Job", "202"),
         ("get", "/v1/jobs/{id}", "A job's state", nil, "200"),
         ("delete", "/v1/jobs/{id}", "Cancel a job (queued: at once; running: at the next step)", nil, "200"),
@@ -35,6 +37,21 @@ enum OpenAPIDocument {
             "cfg_scale": "number", "width": "integer", "height": "integer", "send_images": "boolean",
             "override_settings": "object",
         ]),
+        "A1111Img2Img": object(
+            [
+                "init_images": "array", "mask": "string", "denoising_strength": "number", "resize_mode": "integer",
+                "mask_blur": "integer", "inpainting_fill": "integer", "inpaint_full_res": "boolean",
+                "inpaint_full_res_padding": "integer", "inpainting_mask_invert": "integer", "prompt": "string",
+                "negative_prompt": "string", "seed": "integer", "sampler_name": "string", "scheduler": "string",
+                "batch_size": "integer", "n_iter": "integer", "steps": "integer", "cfg_scale": "number",
+                "width": "integer", "height": "integer", "send_images": "boolean", "override_settings": "object",
+            ], required: ["init_images"]),
+        "OpenAIEdit": object(
+            [
+                "image": "string", "mask": "string", "prompt": "string", "n": "integer", "size": "string",
+                "response_format": "string", "model": "string", "negative_prompt": "string", "steps": "integer",
+                "cfg_scale": "number", "seed": "integer", "sampler": "string", "strength": "number",
+            ], required: ["image", "prompt"]),
         "Options": object(["sd_model_checkpoint": "string"]),
         "PNGInfo": object(["image": "string"], required: ["image"]),
         "OpenAIGeneration": object(
@@ -47,6 +64,9 @@ enum OpenAPIDocument {
             "prompt": "string", "negative_prompt": "string", "steps": "integer", "cfg_scale": "number",
             "seed": "integer", "width": "integer", "height": "integer", "sampler": "string",
             "schedule_type": "string", "model": "string", "image_count": "integer", "priority": "integer",
+            "init_image": "string", "mask": "string", "strength": "number", "resize_mode": "string",
+            "mask_blur": "integer", "masked_content": "string", "invert_mask": "boolean",
+            "inpaint_only_masked": "boolean", "inpaint_padding": "integer",
         ]),
         "Error": ["type": "object", "properties": ["error": object(["message": "string"])]],
         ]
@@ -74,7 +94,8 @@ enum OpenAPIDocument {
                 entry["parameters"] = names.map { ["name": String($0), "in": "path", "required": true, "schema": ["type": "string"]] }
             }
             if let body = operation.body {
-                entry["requestBody"] = ["content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(body)"]]]]
+                let type = body == "OpenAIEdit" ? "multipart/form-data" : "application/json"
+                entry["requestBody"] = ["content": [type: ["schema": ["$ref": "#/components/schemas/\(body)"]]]]
             }
             paths[operation.path, default: [:]][operation.method] = entry
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Logging
 import ServiceLifecycle
 
@@ -27,14 +28,18 @@ public struct ServerArguments: Sendable {
     public var sweepInterval: Duration
     /// Most jobs stepped together in one UNet batch (continuous batching); 1 runs jobs one at a time.
     public var maxBatch: Int
+    /// Most estimated weight bytes of resident models (`--max-model-memory`); `nil` = only the count limit.
+    public var maxModelBytes: Int?
 
     /// Creates arguments with `latent serve`'s defaults (loopback, port 7860).
     public init(
         model: URL, modelsDirectory: URL? = nil, host: String = "127.0.0.1", port: Int = 7860,
         queue: JobQueue.Configuration = .init(), limits: ServerLimits = .init(), apiKeys: [String] = [],
-        dataDirectory: URL? = nil, maxLoadedModels: Int = 1, sweepInterval: Duration = .seconds(30), maxBatch: Int = 1
+        dataDirectory: URL? = nil, maxLoadedModels: Int = 1, sweepInterval: Duration = .seconds(30), maxBatch: Int = 1,
+        maxModelBytes: Int? = nil
     ) {
         self.maxBatch = maxBatch
+        self.maxModelBytes = maxModelBytes
         self.model = model
         self.modelsDirectory = modelsDirectory
         self.host = host
@@ -69,7 +74,8 @@ public struct ServerComponents: Sendable {
         self.arguments = arguments
         self.logger = logger
         self.generator = try generator ?? PipelineGenerator(
-            model: arguments.model, modelsDirectory: arguments.modelsDirectory, maxLoadedModels: arguments.maxLoadedModels)
+            model: arguments.model, modelsDirectory: arguments.modelsDirectory, maxLoadedModels: arguments.maxLoadedModels,
+            maxModelBytes: arguments.maxModelBytes)
         metrics = ServerMetrics()
         let store = try JobStore(directory: arguments.dataDirectory)
         queue = try JobQueue(configuration: arguments.queue, store: store, metrics: metrics, logger: logger)
@@ -91,7 +97,7 @@ public func buildApplication(_ arguments: ServerArguments, generator: (any Image
 public func buildApplication(_ components: ServerComponents) -> some ApplicationProtocol {
     let router = buildRouter(components.generator, components: components)
     var app = Application(
-        router: router,
+        router: router, server: .http1(configuration: .init(additionalChannelHandlers: [ClientDisconnectHandler()])),
         configuration: .init(address: .hostname(components.arguments.host, port: components.arguments.port), serverName: "Latent"),
         logger: components.logger)
     app.addServices(
@@ -171,10 +177,17 @@ struct APIContext: Sendable {
         let job = try await submit(parameters, context: context)
         let owner = context.owner
         let queue = self.queue
+        let cancel: @Sendable () -> Void = {
+            Task { _ = await queue.cancel(job.id, owner: owner, reason: "client disconnected") }
+        }
+        // Hummingbird does not cancel a handler whose client left; the connection's handler tells us instead.
+        let watcher = try? await context.channel?.pipeline.handler(type: ClientDisconnectHandler.self).get()
+        let token = watcher?.watch(cancel)
+        defer { if let token { watcher?.unwatch(token) } }
         let finished = await withTaskCancellationHandler {
             await queue.wait(job.id, owner: owner)
         } onCancel: {
-            Task { _ = await queue.cancel(job.id, owner: owner, reason: "client disconnected") }
+            cancel()
         }
         guard let finished else { throw ServerError.internalError("job \(job.id) vanished") }
         switch finished.status {
@@ -184,6 +197,9 @@ struct APIContext: Sendable {
         case .cancelled: throw ServerError.conflict("job \(job.id) cancelled: \(finished.error ?? "")")
         case .failed, .expired:
             if let error = finished.error, error.contains("--job-timeout") { throw ServerError.limitExceeded(error) }
+            if let error = finished.error, error.hasPrefix("invalid input: ") {
+                throw ServerError.badRequest("job \(job.id) refused: \(error.dropFirst("invalid input: ".count))")
+            }
             throw ServerError.internalError("job \(job.id) failed: \(finished.error ?? "unknown error")")
         }
     }

@@ -8,9 +8,18 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxImages: Int
     /// Largest request body in bytes.
     public var maxBodyBytes: Int
+    /// Largest input image (init image or mask) in encoded bytes, after base64 decoding.
+    public var maxImageBytes: Int
+    /// Largest input image in pixels (it is resized to the output size, which `maxPixels` caps).
+    public var maxInputPixels: Int
 
     /// Creates limits; the defaults fit SD 1.x at 768×768 on a CPU.
-    public init(maxPixels: Int = 1024 * 1024, maxSteps: Int = 150, maxImages: Int = 4, maxBodyBytes: Int = 4 << 20) {
+    public init(
+        maxPixels: Int = 1024 * 1024, maxSteps: Int = 150, maxImages: Int = 4, maxBodyBytes: Int = 4 << 20,
+        maxImageBytes: Int = 4 << 20, maxInputPixels: Int = 4096 * 4096
+    ) {
+        self.maxImageBytes = maxImageBytes
+        self.maxInputPixels = maxInputPixels
         self.maxPixels = maxPixels
         self.maxSteps = maxSteps
         self.maxImages = maxImages

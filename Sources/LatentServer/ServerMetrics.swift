@@ -11,6 +11,8 @@ public final class ServerMetrics: Sendable {
     private let residentMemory: Gauge
     private let loadedModels: Gauge
     private let modelLoads: Gauge
+    private let modelEvictions: Gauge
+    private let modelBytes: Gauge
     private let queueWait: ValueHistogram
     private let generationTime: ValueHistogram
     private let imagesGenerated: Counter
@@ -28,6 +30,10 @@ public final class ServerMetrics: Sendable {
             name: "process_resident_memory_bytes", help: "Resident set size of the server process")
         loadedModels = registry.makeGauge(name: "latent_models_loaded", help: "Models resident in memory")
         modelLoads = registry.makeGauge(name: "latent_model_loads_total", help: "Model loads since start")
+        modelEvictions = registry.makeGauge(
+            name: "latent_model_evictions_total", help: "Models dropped by --max-loaded-models or --max-model-memory")
+        modelBytes = registry.makeGauge(
+            name: "latent_model_weight_bytes", help: "Estimated fp32 weight bytes of the resident models")
         let seconds: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
         queueWait = registry.makeValueHistogram(
             name: "latent_queue_wait_seconds", buckets: seconds, help: "Time from submission to start")
@@ -78,6 +84,8 @@ public final class ServerMetrics: Sendable {
         residentMemory.set(Double(Self.residentBytes()))
         loadedModels.set(Double(engine.loadedModels))
         modelLoads.set(Double(engine.modelLoads))
+        modelEvictions.set(Double(engine.modelEvictions))
+        modelBytes.set(Double(engine.residentModelBytes))
         return registry.emitToString()
     }
 

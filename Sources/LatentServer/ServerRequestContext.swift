@@ -7,6 +7,8 @@ public struct ServerRequestContext: RequestContext, RemoteAddressRequestContext 
     public var coreContext: CoreRequestContextStorage
     /// The peer's address (nil in in-process tests).
     public let remoteAddress: SocketAddress?
+    /// The connection (to notice a client that goes away mid-request).
+    public let channel: (any Channel)?
     /// The API-key identity set by `APIKeyMiddleware` ("key-1", …), nil when keys are off.
     public var keyIdentity: String?
 
@@ -14,6 +16,7 @@ public struct ServerRequestContext: RequestContext, RemoteAddressRequestContext 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
         keyIdentity = nil
     }
 

@@ -43,6 +43,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request body in bytes.")
     var maxBodyBytes: Int = 4 << 20
 
+    @Option(name: .long, help: "Largest input image (init image or mask) in encoded bytes.")
+    var maxImageBytes: Int = 4 << 20
+
+    @Option(name: .long, help: "Largest input image in pixels (width × height).")
+    var maxInputPixels: Int = 4096 * 4096
+
+    @Option(name: .long, help: "Most estimated model weight memory kept loaded, e.g. 4GB or 512MB (LRU eviction).")
+    var maxModelMemory: String?
+
     @Option(name: .long, help: "An API key clients must send as 'Authorization: Bearer KEY'.")
     var apiKey: String?
 
@@ -66,6 +75,27 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxQueue >= 1, maxSteps >= 1, maxPixels >= 64, maxImages >= 1, maxBodyBytes >= 1024, maxLoadedModels >= 1 else {
             throw ValidationError("limits must be positive (--max-queue, --max-steps, --max-images ≥ 1, --max-pixels ≥ 64, --max-body-bytes ≥ 1024)")
         }
+        guard maxImageBytes >= 1024, maxInputPixels >= 64 else {
+            throw ValidationError("--max-image-bytes must be ≥ 1024 and --max-input-pixels ≥ 64")
+        }
+        if let maxModelMemory, Self.parseBytes(maxModelMemory) == nil {
+            throw ValidationError("--max-model-memory '\(maxModelMemory)' is not a size such as 4GB, 512MB or 1073741824")
+        }
+    }
+
+    /// `4GB`, `512MB`, `1.5G`, `300M`, `64K` or plain bytes (binary units: 1 GB = 2^30 bytes).
+    static func parseBytes(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let (kib, mib, gib) = (1024.0, 1024.0 * 1024, 1024.0 * 1024 * 1024)
+        let units: [(String, Double)] = [
+            ("GIB", gib), ("MIB", mib), ("KIB", kib), ("GB", gib), ("MB", mib), ("KB", kib), ("G", gib), ("M", mib),
+            ("K", kib), ("B", 1),
+        ]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
+            return Int(value * scale)
+        }
+        return Int(trimmed).flatMap { $0 > 0 ? $0 : nil }
     }
 
     func run() async throws {
@@ -79,9 +109,11 @@ struct ServeCommand: AsyncParsableCommand {
             model: URL(fileURLWithPath: model), modelsDirectory: modelsDir.map { URL(fileURLWithPath: $0) }, host: host,
             port: port,
             queue: .init(maxQueue: maxQueue, jobTimeout: jobTimeout > 0 ? jobTimeout : nil, resultTTL: resultTtl),
-            limits: .init(maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages, maxBodyBytes: maxBodyBytes),
+            limits: .init(
+                maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages, maxBodyBytes: maxBodyBytes,
+                maxImageBytes: maxImageBytes, maxInputPixels: maxInputPixels),
             apiKeys: keys, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, maxLoadedModels: maxLoadedModels,
-            maxBatch: max(1, maxBatch))
+            maxBatch: max(1, maxBatch), maxModelBytes: maxModelMemory.flatMap(Self.parseBytes))
         do {
             try await runServer(arguments)
         } catch {

@@ -71,18 +71,18 @@ struct TestServer: Sendable {
     @discardableResult
     func request(
         _ method: HTTPRequest.Method, _ path: String, json: Any? = nil, body: Data? = nil, headers: HTTPFields = [:],
-        key: String?? = .none
+        key: String?? = .none, channel: NIOAsyncTestingChannel? = nil
     ) async throws -> TestResponse {
         var fields = headers
         if let key = key ?? apiKey { fields[.authorization] = "Bearer \(key)" }
         var payload = body
         if let json { payload = try JSONSerialization.data(withJSONObject: json) }
-        if payload != nil { fields[.contentType] = "application/json" }
+        if payload != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
         let request = Request(
             head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: path, headerFields: fields),
             body: RequestBody(buffer: ByteBuffer(bytes: payload ?? Data())))
         let context = ServerRequestContext(
-            source: ApplicationRequestContextSource(channel: NIOAsyncTestingChannel(), logger: Logger(label: "test")))
+            source: ApplicationRequestContextSource(channel: channel ?? NIOAsyncTestingChannel(), logger: Logger(label: "test")))
         let response: Response
         do {
             response = try await responder.respond(to: request, context: context)
@@ -97,6 +97,31 @@ struct TestServer: Sendable {
     func get(_ path: String, key: String?? = .none) async throws -> TestResponse { try await request(.get, path, key: key) }
     func post(_ path: String, json: Any, key: String?? = .none) async throws -> TestResponse {
         try await request(.post, path, json: json, key: key)
+    }
+
+    /// A multipart/form-data body: text fields and files (name, filename, bytes).
+    static func multipart(
+        boundary: String = "latent-test-boundary", fields: [(String, String)], files: [(String, String, Data)]
+    ) -> (body: Data, contentType: String) {
+        var body = Data()
+        for (name, value) in fields {
+            body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+        }
+        for (name, filename, data) in files {
+            body.append(Data(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\nContent-Type: image/png\r\n\r\n".utf8))
+            body.append(data)
+            body.append(Data("\r\n".utf8))
+        }
+        body.append(Data("--\(boundary)--\r\n".utf8))
+        return (body, "multipart/form-data; boundary=\(boundary)")
+    }
+
+    /// Posts a multipart body.
+    func postMultipart(_ path: String, body: Data, contentType: String, key: String?? = .none) async throws -> TestResponse {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return try await request(.post, path, body: body, headers: headers, key: key)
     }
 
     /// Polls a job until it leaves queued/running.

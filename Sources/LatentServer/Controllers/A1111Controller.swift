@@ -11,6 +11,7 @@ struct A1111Controller {
 
     func register(on group: RouterGroup<ServerRequestContext>) {
         group.post("txt2img", use: txt2img)
+        group.post("img2img", use: img2img)
         group.get("progress", use: progress)
         group.post("interrupt", use: interrupt)
         group.post("skip", use: interrupt)
@@ -88,10 +89,18 @@ struct A1111Controller {
             throw ServerError.badRequest("batch_size and n_iter must be at least 1")
         }
         let (job, images) = try await api.run(parameters, context: context)
+        return try respond(input, job: job, images: images, ignored: ignored)
+    }
+
+    /// A1111's response: `images` (base64 PNG), `parameters` (the request as understood), `info` (a JSON string).
+    func respond(
+        _ input: Txt2ImgRequest, job: JobRecord, images: [Data], ignored: [String], info extraInfo: [String: Any] = [:],
+        parameters extraParameters: [String: Any] = [:]
+    ) throws -> Response {
         let width = job.parameters.width ?? images.first.flatMap { try? decodeImage($0).image.width } ?? 0
         let height = job.parameters.height ?? images.first.flatMap { try? decodeImage($0).image.height } ?? 0
         let seeds = job.imageSeeds.map { Int64($0) }
-        let info: [String: Any] = [
+        var info: [String: Any] = [
             "prompt": job.parameters.prompt, "all_prompts": Array(repeating: job.parameters.prompt, count: seeds.count),
             "negative_prompt": job.parameters.negativePrompt,
             "all_negative_prompts": Array(repeating: job.parameters.negativePrompt, count: seeds.count),
@@ -102,13 +111,15 @@ struct A1111Controller {
             "job_timestamp": Self.timestamp(job.createdAt), "version": "Latent", "index_of_first_image": 0,
             "ignored_fields": ignored, "job_id": job.id,
         ]
-        let echoed: [String: Any] = [
+        info.merge(extraInfo) { _, new in new }
+        var echoed: [String: Any] = [
             "prompt": input.prompt, "negative_prompt": input.negativePrompt, "seed": input.seed,
             "sampler_name": input.samplerName ?? input.samplerIndex ?? "Euler", "scheduler": input.scheduler ?? "Automatic",
             "batch_size": input.batchSize, "n_iter": input.nIter, "steps": input.steps,
             "cfg_scale": Double(input.cfgScale), "width": input.width ?? width, "height": input.height ?? height,
             "send_images": input.sendImages, "override_settings": input.overrideSettings,
         ]
+        echoed.merge(extraParameters) { _, new in new }
         let infoText = String(decoding: try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]), as: UTF8.self)
         return try .json(object: [
             "images": input.sendImages ? images.map { $0.base64EncodedString() } : [],

@@ -16,16 +16,53 @@ struct JobsController {
         group.get(":id/:file", use: image)
     }
 
-    /// `POST /v1/jobs` body: `GenerationParameters` fields plus `priority`.
+    /// `POST /v1/jobs` body: `GenerationParameters` fields plus `priority`; an edit adds `init_image` (base64)
+    /// and optionally `mask` (base64, white = repaint) with `EditingParameters`' fields at the top level
+    /// (`strength`, `resize_mode`, `mask_blur`, `masked_content`, `invert_mask`, `inpaint_only_masked`,
+    /// `inpaint_padding`).
     struct CreateRequest: Decodable {
         var parameters: GenerationParameters
         var priority: Int
+        var initImage: String?
+        var mask: String?
+        var editing: EditingParameters?
 
-        enum CodingKeys: String, CodingKey { case priority }
+        enum CodingKeys: String, CodingKey {
+            case priority, mask
+            case initImage = "init_image"
+        }
 
         init(from decoder: any Decoder) throws {
             parameters = try GenerationParameters(from: decoder)
-            priority = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Int.self, forKey: .priority) ?? 0
+            parameters.editing = nil
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? 0
+            initImage = try c.decodeIfPresent(String.self, forKey: .initImage)
+            mask = try c.decodeIfPresent(String.self, forKey: .mask)
+            if initImage != nil { editing = try EditingParameters(from: decoder) }
+        }
+
+        /// The parameters with the edit's images decoded, checked and stored in canonical form.
+        func resolved(limits: ServerLimits) throws -> GenerationParameters {
+            guard let initImage, var editing else {
+                if mask != nil { throw ServerError.badRequest("field 'mask' needs 'init_image'") }
+                return parameters
+            }
+            let image = try EditInput.image(EditInput.base64(initImage, field: "init_image", limits: limits), field: "init_image", limits: limits)
+            editing.image = try EditInput.png(image)
+            if let mask {
+                let decoded = try EditInput.image(EditInput.base64(mask, field: "mask", limits: limits), field: "mask", limits: limits)
+                let fitted = try EditInput.fitted(EditInput.a1111Mask(decoded), to: image, field: "mask", allowScaled: true)
+                try EditInput.checkNotEmpty(fitted, inverted: editing.invertMask, field: "mask")
+                editing.mask = try EditInput.png(fitted)
+            }
+            try editing.check()
+            var resolved = parameters
+            let size = try EditInput.defaultSize(width: parameters.width, height: parameters.height, image: image)
+            resolved.width = size.width
+            resolved.height = size.height
+            resolved.editing = editing
+            return resolved
         }
     }
 
@@ -33,7 +70,7 @@ struct JobsController {
         let body = try await RequestDecoding.body(of: request, limit: api.limits.maxBodyBytes)
         let input = try RequestDecoding.decode(CreateRequest.self, from: body)
         guard (-100...100).contains(input.priority) else { throw ServerError.badRequest("priority must be between -100 and 100") }
-        let job = try await api.submit(input.parameters, context: context, priority: input.priority)
+        let job = try await api.submit(try input.resolved(limits: api.limits), context: context, priority: input.priority)
         var headers = HTTPFields()
         headers[.location] = "/v1/jobs/\(job.id)"
         let position = await api.queue.position(of: job.id)

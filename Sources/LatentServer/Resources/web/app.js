@@ -436,12 +436,22 @@ async function addResult(result) {
 }
 
 /** A result's bytes in `format`; job results are converted by the server, edits (base64 PNG) by the canvas. */
+/** A `data:` URL's bytes as a Blob, decoded here: the page's CSP (connect-src 'self') forbids fetching data: URLs. */
+function dataURLBlob(url) {
+  const comma = url.indexOf(",");
+  const type = url.slice(5, comma).split(";")[0] || "application/octet-stream";
+  const text = atob(url.slice(comma + 1));
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new Blob([bytes], { type });
+}
+
 async function resultBlob(result, format) {
   if (result.jobId) {
     const ext = { png: "png", webp: "webp", jpg: "jpg" }[format];
     return blob(`/v1/jobs/${result.jobId}/image.${ext}?index=${result.index}`);
   }
-  const png = await (await fetch(result.dataURL)).blob();
+  const png = dataURLBlob(result.dataURL);
   if (format === "png") return png;
   const bitmap = await createImageBitmap(png);
   const canvas = document.createElement("canvas");
