@@ -3,9 +3,10 @@
 // bf16: activations are rounded to bf16 by the input reorder, weights are stored as bf16 in the primitive's
 // blocked layout, accumulation and output stay fp32 (AMX / AVX512-BF16 where the CPU has them).
 // int8: weights are quantised per output channel (symmetric, scale = max|w| / 127), activations per call
-// with one symmetric scale for the whole tensor (max|x| / 127); oneDNN accumulates in int32 and the
-// dequantisation (× x-scale × w-scale[o], + bias) runs here. Dynamic activation scales are why the int32
-// result is dequantised outside oneDNN: its 2.6 convolutions take output scales only at creation time.
+// with one symmetric scale for the whole tensor (max|x| / 127); oneDNN accumulates in int32 and applies the
+// per-channel weight scales as static output scales (fp32 result), and the activation scale and the bias are
+// applied here in place. Static, because oneDNN 2.6 takes run-time output scales only on its slow non-AMX
+// paths (matmul) or not at all (convolution).
 //
 // Every primitive uses a user-managed scratchpad passed per call: Debian's oneDNN (no concurrent-execution
 // build option) otherwise shares a thread-local scratchpad sized on the creating thread, which corrupts
@@ -98,25 +99,26 @@ static float quantize(const float *x, int8_t *q, size_t n) {
     split(n, quant_range, &ctx);
     return scale;
 }
-struct dequant_ctx { float *y; const float *bias, *weight_scale; float x_scale; size_t channels, inner; };
+struct dequant_ctx { float *y; const float *bias; float x_scale; size_t channels, inner; };
 static void dequant_range(void *c, size_t b, size_t e, int part) {
     (void)part;
     struct dequant_ctx *ctx = c;
     // Rows of `inner` elements that share one channel: [outer · channels] rows.
     for (size_t row = b; row < e; row++) {
         size_t ch = row % ctx->channels;
-        float s = ctx->x_scale * ctx->weight_scale[ch], add = ctx->bias ? ctx->bias[ch] : 0;
+        float s = ctx->x_scale, add = ctx->bias ? ctx->bias[ch] : 0;
         float *y = ctx->y + row * ctx->inner;
         for (size_t i = 0; i < ctx->inner; i++) y[i] = y[i] * s + add;
     }
 }
-struct dequant_cols_ctx { float *y; const float *bias, *weight_scale; float x_scale; size_t cols; };
+struct dequant_cols_ctx { float *y; const float *bias; float x_scale; size_t cols; };
 static void dequant_cols_range(void *c, size_t b, size_t e, int part) {
     (void)part;
     struct dequant_cols_ctx *ctx = c;
     for (size_t row = b; row < e; row++) {
         float *y = ctx->y + row * ctx->cols;
-        for (size_t j = 0; j < ctx->cols; j++) y[j] = y[j] * ctx->x_scale * ctx->weight_scale[j] + (ctx->bias ? ctx->bias[j] : 0);
+        if (ctx->bias) for (size_t j = 0; j < ctx->cols; j++) y[j] = y[j] * ctx->x_scale + ctx->bias[j];
+        else for (size_t j = 0; j < ctx->cols; j++) y[j] *= ctx->x_scale;
     }
 }
 
@@ -126,6 +128,18 @@ static dnnl_primitive_attr_t user_scratchpad_attr(void) {
     dnnl_primitive_attr_t attr = NULL;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
     if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
+/// The primitive's attributes: user scratchpad, and for int8 the per-output-channel weight scales
+/// (dimension `channel_dim` of the destination) as static output scales.
+static dnnl_primitive_attr_t primitive_attr(const float *weight_scale, int64_t channels, int channel_dim) {
+    dnnl_primitive_attr_t attr = user_scratchpad_attr();
+    if (attr && weight_scale
+        && dnnl_primitive_attr_set_output_scales(attr, channels, 1 << channel_dim, weight_scale) != dnnl_success) {
         dnnl_primitive_attr_destroy(attr);
         return NULL;
     }
@@ -205,10 +219,19 @@ static void quantize_rows(const float *w, int8_t *q, float *scale, size_t rows, 
     }
 }
 
+/// Quantises `[rows, per]` fp32 weights into a new s8 buffer and `p->weight_scale`; NULL when out of memory.
+static int8_t *quantize_weights(latent_lowp_op *p, const float *weight, size_t rows, size_t per) {
+    int8_t *q = aligned(rows * per);
+    p->weight_scale = aligned(rows * sizeof(float));
+    if (!q || !p->weight_scale) { free(q); return NULL; }
+    quantize_rows(weight, q, p->weight_scale, rows, per);
+    return q;
+}
+
 /// Creates the primitive's pieces shared by convolution and matmul once the primitive descriptor exists:
 /// reorders, blocked weights (from `w_plain_md` over `weight`, row-major `[O, per]`) and bias.
 static int finish(latent_lowp_op *p, dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *w_plain_f32,
-                  const float *weight, size_t out_channels, size_t per, const float *bias) {
+                  const float *weight, const int8_t *quantized, size_t out_channels, const float *bias) {
     p->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     p->dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     p->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -222,19 +245,12 @@ static int finish(latent_lowp_op *p, dnnl_primitive_desc_t pd, const dnnl_memory
     if (!ok) return 0;
     p->weights = aligned(dnnl_memory_desc_get_size(&p->w_md));
     if (!p->weights) return 0;
-    if (p->precision == LATENT_PRECISION_INT8) {
+    if (quantized) {
         // Plain s8 weights in the same logical layout as the fp32 ones, then oneDNN's reorder (which also
         // computes the compensation an s8 source needs).
         dnnl_memory_desc_t w_plain_s8 = *w_plain_f32;
         w_plain_s8.data_type = dnnl_s8;
-        int8_t *q = aligned(out_channels * per);
-        p->weight_scale = aligned(out_channels * sizeof(float));
-        ok = q && p->weight_scale;
-        if (ok) {
-            quantize_rows(weight, q, p->weight_scale, out_channels, per);
-            ok = reorder_once(&w_plain_s8, q, &p->w_md, p->weights);
-        }
-        free(q);
+        ok = reorder_once(&w_plain_s8, (void *)quantized, &p->w_md, p->weights);
     } else {
         ok = reorder_once(w_plain_f32, (void *)weight, &p->w_md, p->weights);
     }
@@ -258,7 +274,9 @@ latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_chan
     if (!p) return NULL;
     p->precision = precision;
     int int8 = precision == LATENT_PRECISION_INT8;
-    dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16, acc = int8 ? dnnl_s32 : dnnl_f32;
+    dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16;
+    int8_t *quantized = int8 ? quantize_weights(p, weight, (size_t)o, (size_t)(c * kh * kw)) : NULL;
+    if (int8 && !quantized) { latent_lowp_destroy(p); return NULL; }
     dnnl_dims_t sd = {n, c, h, w}, wd = {o, c, kh, kw}, bd = {o}, dd = {n, o, ho, wo}, st = {stride, stride};
     dnnl_dims_t pl = {padding[0], padding[1]}, pr = {padding[2], padding[3]};
     dnnl_memory_desc_t w_plain, src_any, w_any, dst_any;
@@ -268,19 +286,20 @@ latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_chan
         && dnnl_memory_desc_init_by_tag(&p->b_md, 1, bd, dnnl_f32, dnnl_x) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&src_any, 4, sd, low, dnnl_format_tag_any) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&w_any, 4, wd, low, dnnl_format_tag_any) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, acc, dnnl_format_tag_any) == dnnl_success;
+        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) == dnnl_success;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     // int8: the bias is added after dequantisation, so the primitive has none.
     ok = ok && dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
                                                   &w_any, (bias && !int8) ? &p->b_md : NULL, &dst_any, st, pl, pr)
         == dnnl_success;
-    dnnl_primitive_attr_t attr = ok ? user_scratchpad_attr() : NULL;
+    dnnl_primitive_attr_t attr = ok ? primitive_attr(p->weight_scale, o, 1) : NULL;
     ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
     p->src_count = (size_t)(n * c * h * w);
     p->outer = (size_t)n, p->channels = (size_t)o, p->inner = (size_t)(ho * wo);
-    ok = ok && finish(p, pd, &w_plain, weight, (size_t)o, (size_t)(c * kh * kw), bias);
+    ok = ok && finish(p, pd, &w_plain, weight, quantized, (size_t)o, bias);
+    free(quantized);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (!ok) { latent_lowp_destroy(p); return NULL; }
     return p;
@@ -294,8 +313,10 @@ latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int
     if (!p) return NULL;
     p->precision = precision;
     int int8 = precision == LATENT_PRECISION_INT8;
-    dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16, acc = int8 ? dnnl_s32 : dnnl_f32;
+    dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16;
     int64_t m = rows, k = in_features, n = out_features;
+    int8_t *quantized = int8 ? quantize_weights(p, weight, (size_t)n, (size_t)k) : NULL;
+    if (int8 && !quantized) { latent_lowp_destroy(p); return NULL; }
     dnnl_dims_t sd = {m, k}, wd = {k, n}, bd = {1, n}, dd = {m, n};
     dnnl_memory_desc_t w_plain, src_md, w_any, dst_md;
     // The weight is row-major [N, K] (a Linear's [out, in]), i.e. the [K, N] matrix in `ba` order.
@@ -304,17 +325,18 @@ latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int
         && dnnl_memory_desc_init_by_tag(&w_plain, 2, wd, dnnl_f32, dnnl_ba) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&w_any, 2, wd, low, dnnl_format_tag_any) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&p->b_md, 2, bd, dnnl_f32, dnnl_ab) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, acc, dnnl_ab) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&p->dst_user, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     ok = ok && dnnl_matmul_desc_init(&md, &src_md, &w_any, (bias && !int8) ? &p->b_md : NULL, &dst_md) == dnnl_success;
-    dnnl_primitive_attr_t attr = ok ? user_scratchpad_attr() : NULL;
+    dnnl_primitive_attr_t attr = ok ? primitive_attr(p->weight_scale, n, 1) : NULL;
     ok = ok && attr && dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
     p->src_count = (size_t)(m * k);
     p->outer = 1, p->channels = (size_t)n, p->inner = (size_t)m;  // columns are channels; see execute
-    ok = ok && finish(p, pd, &w_plain, weight, (size_t)n, (size_t)k, bias);
+    ok = ok && finish(p, pd, &w_plain, weight, quantized, (size_t)n, bias);
+    free(quantized);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (!ok) { latent_lowp_destroy(p); return NULL; }
     return p;
@@ -374,10 +396,10 @@ static int execute(const latent_lowp_op *p, const float *src, float *dst, int co
     if (ok && int8) {
         if (columns_are_channels) {
             // [rows, out_features]: the channel is the column.
-            struct dequant_cols_ctx ctx = {dst, p->bias, p->weight_scale, x_scale, p->channels};
+            struct dequant_cols_ctx ctx = {dst, p->bias, x_scale, p->channels};
             split(p->inner, dequant_cols_range, &ctx);
         } else {
-            struct dequant_ctx ctx = {dst, p->bias, p->weight_scale, x_scale, p->channels, p->inner};
+            struct dequant_ctx ctx = {dst, p->bias, x_scale, p->channels, p->inner};
             split(p->outer * p->channels, dequant_range, &ctx);
         }
     }
