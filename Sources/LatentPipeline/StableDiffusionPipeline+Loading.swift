@@ -1,4 +1,5 @@
 import Foundation
+import LatentCore
 import LatentModels
 import LatentSchedulers
 import LatentTokenizer
@@ -11,22 +12,26 @@ extension StableDiffusionPipeline {
     /// buffers and EMA copies single files carry, which the key mapping drops).
     /// - Parameters:
     ///   - url: A folder with `model_index.json`, or a `.safetensors` file with LDM key names.
+    ///   - precision: Arithmetic of the UNet's and VAE's convolutions and linear layers; `fp32` (the default)
+    ///     matches diffusers, `bf16`/`int8` are faster approximations (the text encoder always runs fp32).
     ///   - releasingTextEncoder: Drop the text encoder from memory after each prompt encoding and load it
     ///     again (from the memory-mapped file) on next use: lower peak memory for one-off generations (CLI),
     ///     at the price of a reload per new prompt (so a server keeps it loaded).
     /// - Throws: `PipelineError.modelNotFound`, `WeightsError` (naming file and tensor), `TokenizerError`,
     ///   `ModelConfigurationError`, `SchedulerError`.
-    public static func load(from url: URL, releasingTextEncoder: Bool = false) throws -> StableDiffusionPipeline {
+    public static func load(
+        from url: URL, precision: ArithmeticPrecision = .fp32, releasingTextEncoder: Bool = false
+    ) throws -> StableDiffusionPipeline {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw PipelineError.modelNotFound(path: url.path)
         }
         return isDirectory.boolValue
-            ? try loadDirectory(url, releasingTextEncoder: releasingTextEncoder)
-            : try loadSingleFile(url, releasingTextEncoder: releasingTextEncoder)
+            ? try loadDirectory(url, precision: precision, releasingTextEncoder: releasingTextEncoder)
+            : try loadSingleFile(url, precision: precision, releasingTextEncoder: releasingTextEncoder)
     }
 
-    private static func loadDirectory(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadDirectory(_ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
         let directory = try ModelDirectory(url: url)
         let tokenizer = try CLIPTokenizer(directory: directory.tokenizerDirectory)
         return try assemble(
@@ -34,22 +39,22 @@ extension StableDiffusionPipeline {
             unet: (try directory.configData("unet"), try directory.weights("unet")),
             vae: (try directory.configData("vae"), try directory.weights("vae")),
             textEncoder: (try directory.configData("text_encoder"), try directory.weights("text_encoder")),
-            scheduler: try directory.configData("scheduler"), releasingTextEncoder: releasingTextEncoder)
+            scheduler: try directory.configData("scheduler"), precision: precision, releasingTextEncoder: releasingTextEncoder)
     }
 
-    private static func loadSingleFile(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadSingleFile(_ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
         // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
             textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig,
-            releasingTextEncoder: releasingTextEncoder)
+            precision: precision, releasingTextEncoder: releasingTextEncoder)
     }
 
     private static func assemble(
         url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
-        textEncoder: (Data, any TensorSource), scheduler: Data, releasingTextEncoder: Bool
+        textEncoder: (Data, any TensorSource), scheduler: Data, precision: ArithmeticPrecision, releasingTextEncoder: Bool
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
         // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
@@ -61,11 +66,11 @@ extension StableDiffusionPipeline {
                 throw WeightsError.invalidConfiguration(path: "\(url.path) (\(component))", reason: "\(error)")
             }
         }
-        let unetStore = WeightStore(unet.1)
+        let unetStore = WeightStore(unet.1, precision: precision)
         let unetModel = try UNet2DConditionModel(
             configuration: decode(UNet2DConditionConfiguration.self, unet.0, "unet"), weights: unetStore.root)
         try unetStore.verifyAllUsed()
-        let vaeStore = WeightStore(vae.1)
+        let vaeStore = WeightStore(vae.1, precision: precision)
         let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
         try vaeStore.verifyAllUsed()
         let textConfiguration = try decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder")

@@ -12,6 +12,7 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
     private let modelsDirectory: URL?
     private let maxLoadedModels: Int
     private let maxModelBytes: Int?
+    private let precision: ArithmeticPrecision
     // Guards every var below; a generation holds its pipeline by reference, so eviction never frees it early.
     private let lock = NSLock()
     private var current: String
@@ -26,8 +27,13 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
     ///   - maxLoadedModels: How many pipelines may stay resident.
     ///   - maxModelBytes: Most estimated weight bytes resident (`nil` = no cap); the model in use always stays,
     ///     even when it alone exceeds the cap.
+    ///   - precision: Arithmetic of every model's UNet and VAE (`--weights`).
     /// - Throws: `PipelineError` when the default model cannot be loaded.
-    public init(model: URL, modelsDirectory: URL?, maxLoadedModels: Int = 1, maxModelBytes: Int? = nil) throws {
+    public init(
+        model: URL, modelsDirectory: URL?, maxLoadedModels: Int = 1, maxModelBytes: Int? = nil,
+        precision: ArithmeticPrecision = .fp32
+    ) throws {
+        self.precision = precision
         defaultModelURL = model.standardizedFileURL
         self.modelsDirectory = modelsDirectory?.standardizedFileURL
         self.maxLoadedModels = max(1, maxLoadedModels)
@@ -169,7 +175,7 @@ public final class PipelineGenerator: ImageGenerating, @unchecked Sendable {
             return evict(keeping: maxLoadedModels - 1, incoming: bytes)
         }
         Self.release(&dropped)
-        let pipeline = try StableDiffusionPipeline.load(from: model.url)
+        let pipeline = try StableDiffusionPipeline.load(from: model.url, precision: precision)
         dropped = lock.withLock { () -> [StableDiffusionPipeline] in
             loaded.removeAll { $0.name == model.name }
             loaded.append((model.name, pipeline, bytes))

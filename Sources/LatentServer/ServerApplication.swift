@@ -1,4 +1,5 @@
 import Foundation
+import LatentCore
 import Hummingbird
 import NIOCore
 import Logging
@@ -30,14 +31,17 @@ public struct ServerArguments: Sendable {
     public var maxBatch: Int
     /// Most estimated weight bytes of resident models (`--max-model-memory`); `nil` = only the count limit.
     public var maxModelBytes: Int?
+    /// Arithmetic of every model's UNet and VAE (`--weights`); `fp32` matches diffusers.
+    public var precision: ArithmeticPrecision
 
     /// Creates arguments with `latent serve`'s defaults (loopback, port 7860).
     public init(
         model: URL, modelsDirectory: URL? = nil, host: String = "127.0.0.1", port: Int = 7860,
         queue: JobQueue.Configuration = .init(), limits: ServerLimits = .init(), apiKeys: [String] = [],
         dataDirectory: URL? = nil, maxLoadedModels: Int = 1, sweepInterval: Duration = .seconds(30), maxBatch: Int = 1,
-        maxModelBytes: Int? = nil
+        maxModelBytes: Int? = nil, precision: ArithmeticPrecision = .fp32
     ) {
+        self.precision = precision
         self.maxBatch = maxBatch
         self.maxModelBytes = maxModelBytes
         self.model = model
@@ -75,7 +79,7 @@ public struct ServerComponents: Sendable {
         self.logger = logger
         self.generator = try generator ?? PipelineGenerator(
             model: arguments.model, modelsDirectory: arguments.modelsDirectory, maxLoadedModels: arguments.maxLoadedModels,
-            maxModelBytes: arguments.maxModelBytes)
+            maxModelBytes: arguments.maxModelBytes, precision: arguments.precision)
         metrics = ServerMetrics()
         let store = try JobStore(directory: arguments.dataDirectory)
         queue = try JobQueue(configuration: arguments.queue, store: store, metrics: metrics, logger: logger)

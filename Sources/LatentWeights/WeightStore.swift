@@ -10,10 +10,16 @@ public final class WeightStore: @unchecked Sendable {
     private let source: any TensorSource
     private let lock = NSLock()
     private var used = Set<String>()
+    /// The arithmetic the layers built from this store use for their convolutions and linear layers.
+    public let precision: ArithmeticPrecision
 
     /// Wraps a source.
-    public init(_ source: any TensorSource) {
+    /// - Parameters:
+    ///   - source: Where the tensors come from.
+    ///   - precision: Arithmetic for the convolutions and linear layers built from it (`fp32`: exact).
+    public init(_ source: any TensorSource, precision: ArithmeticPrecision = .fp32) {
         self.source = source
+        self.precision = precision
     }
 
     /// The root scope (no prefix).
@@ -85,6 +91,9 @@ public struct WeightScope: Sendable {
 
     /// A child scope.
     public func scoped(_ name: String) -> WeightScope { WeightScope(store: store, prefix: key(name)) }
+
+    /// The arithmetic layers loaded from this scope use (the store's).
+    public var precision: ArithmeticPrecision { store.precision }
 
     /// Loads the child tensor `name` with the expected `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {

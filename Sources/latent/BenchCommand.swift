@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LatentCore
 import LatentPipeline
 import LatentSchedulers
 
@@ -42,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "The prompt to encode.")
     var prompt: String = "a photograph of an astronaut riding a horse"
 
+    @Option(name: .long, help: "Arithmetic of the UNet and VAE: fp32 (default), bf16 or int8.")
+    var weights: ArithmeticPrecision = .fp32
+
     @Flag(name: .long, help: "Print one JSON object on one line instead of a table.")
     var json = false
 
@@ -62,7 +66,8 @@ struct BenchCommand: ParsableCommand {
         }
         let kind = try scheduler.map { try SchedulerChoice(named: $0) }
         let loadStart = Date()
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), releasingTextEncoder: true)
+        let pipeline = try StableDiffusionPipeline.load(
+            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let request = try pipeline.validated(GenerationRequest(
             prompt: prompt, negativePrompt: "", stepCount: steps, guidanceScale: cfgScale, seed: seed,

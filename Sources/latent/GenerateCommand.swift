@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LatentCore
 import LatentImageIO
 import LatentPipeline
 
@@ -53,6 +54,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Image to start from (image-to-image / inpainting).")
     var initImage: String?
 
+    @Option(name: .long, help: "Arithmetic of the UNet and VAE: fp32 (default, equal to diffusers), bf16 or int8 (faster, approximate).")
+    var weights: ArithmeticPrecision = .fp32
+
     @OptionGroup var editing: EditingOptions
 
     func run() throws {
@@ -84,11 +88,12 @@ struct GenerateCommand: ParsableCommand {
             let input = try EditingInput.load(image: initImage, mask: editing.mask, options: editing)
             try EditingInput.run(
                 input, generation: request, options: editing, model: model, output: outputURL, format: format,
-                printSeed: self.seed == nil)
+                printSeed: self.seed == nil, precision: weights)
             return
         }
 
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), releasingTextEncoder: true)
+        let pipeline = try StableDiffusionPipeline.load(
+            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true)
         request = try pipeline.validated(request)
         for warning in pipeline.configurationWarnings(for: request) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))

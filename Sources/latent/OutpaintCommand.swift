@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LatentCore
 import LatentImageIO
 import LatentPipeline
 
@@ -79,7 +80,7 @@ enum EditingInput {
     static func run(
         _ input: (image: RGBImage, mask: MaskImage?), generation: GenerationRequest, options: EditingOptions, model: String,
         output: URL, format: ImageFormat, printSeed: Bool, defaultBlur: Int = 4, defaultContent: MaskedContent = .original,
-        extraInfo: [(key: String, value: String)] = []
+        extraInfo: [(key: String, value: String)] = [], precision: ArithmeticPrecision = .fp32
     ) throws {
         var inpainting: InpaintingOptions?
         if let mask = input.mask {
@@ -100,7 +101,7 @@ enum EditingInput {
         let request = ImageEditingRequest(
             generation: generation, image: input.image, strength: options.strength,
             resizeMode: ImageResizeMode(rawValue: options.resizeMode) ?? .justResize, inpainting: inpainting)
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model))
+        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), precision: precision)
         for warning in pipeline.configurationWarnings(for: generation) { note("warning: \(warning)") }
         if printSeed { note("seed: \(generation.seed)") }
         let progress = ProgressBar()
@@ -179,6 +180,9 @@ struct OutpaintCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output image (.png, .jpg or .webp); default latent-SEED.png.")
     var output: String?
 
+    @Option(name: .long, help: "Arithmetic of the UNet and VAE: fp32 (default, equal to diffusers), bf16 or int8 (faster, approximate).")
+    var weights: ArithmeticPrecision = .fp32
+
     func run() throws {
         do {
             try outpaint()
@@ -214,6 +218,7 @@ struct OutpaintCommand: ParsableCommand {
         try EditingInput.run(
             (canvas, mask), generation: generation, options: options, model: model, output: outputURL, format: format,
             printSeed: self.seed == nil, defaultBlur: 8, defaultContent: .fill,
-            extraInfo: [("Outpaint", "left \(margins.left) right \(margins.right) top \(margins.top) bottom \(margins.bottom)")])
+            extraInfo: [("Outpaint", "left \(margins.left) right \(margins.right) top \(margins.top) bottom \(margins.bottom)")],
+            precision: weights)
     }
 }

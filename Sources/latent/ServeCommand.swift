@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import LatentCore
 import LatentServer
 
 /// `latent serve`: the HTTP server (A1111, OpenAI and async-job APIs over one queue).
@@ -70,6 +74,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Step-level batching: most concurrent jobs sharing one UNet call per step (1 = off).")
     var maxBatch: Int = 1
 
+    @Option(name: .long, help: "Arithmetic of the UNet and VAE: fp32 (default, equal to diffusers), bf16 or int8 (faster, approximate).")
+    var weights: ArithmeticPrecision = .fp32
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1…65535") }
         guard maxQueue >= 1, maxSteps >= 1, maxPixels >= 64, maxImages >= 1, maxBodyBytes >= 1024, maxLoadedModels >= 1 else {
@@ -99,6 +106,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // glibc keeps a heap arena per thread that ever allocated, and freed model weights stay spread over
+        // them: RSS grew 7–11 % over 50 model switches, and fell instead with two arenas
+        // (bench/model_switch.py, bench/load-results.md).
+        _ = mallopt(M_ARENA_MAX, 2)
         var keys = apiKey.map { [$0] } ?? []
         if let apiKeysFile {
             let text = try String(contentsOfFile: apiKeysFile, encoding: .utf8)
@@ -113,7 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
                 maxPixels: maxPixels, maxSteps: maxSteps, maxImages: maxImages, maxBodyBytes: maxBodyBytes,
                 maxImageBytes: maxImageBytes, maxInputPixels: maxInputPixels),
             apiKeys: keys, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, maxLoadedModels: maxLoadedModels,
-            maxBatch: max(1, maxBatch), maxModelBytes: maxModelMemory.flatMap(Self.parseBytes))
+            maxBatch: max(1, maxBatch), maxModelBytes: maxModelMemory.flatMap(Self.parseBytes), precision: weights)
         do {
             try await runServer(arguments)
         } catch {

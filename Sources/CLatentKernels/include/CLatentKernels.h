@@ -110,3 +110,30 @@ size_t latent_attention_job_count(const latent_attention_problem *problem);
 /// Runs jobs `begin..<end` of the fused (tiled, online-softmax) attention; jobs write disjoint output.
 void latent_attention_run(const latent_attention_problem *problem, size_t begin, size_t end);
 #endif
+
+#ifndef CLATENT_LOWP
+#define CLATENT_LOWP
+/// Arithmetic precision of a reduced-precision convolution or linear layer.
+enum { LATENT_PRECISION_BF16 = 1, LATENT_PRECISION_INT8 = 2 };
+/// A oneDNN convolution or matrix product for one input shape with bf16 or int8 arithmetic (fp32 in and out).
+/// Immutable after creation, so it may execute from several threads at once.
+typedef struct latent_lowp_op latent_lowp_op;
+/// A convolution of `shape` `[N, C, H, W]` with fp32 weights `[O, C, kh, kw]` (copied, converted), optional
+/// `bias` `[O]`, padding `{top, left, bottom, right}`. NULL when oneDNN cannot run it.
+latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
+                                        int64_t stride, const int64_t padding[4], const float *weight,
+                                        const float *bias, int precision);
+/// `src` `[N, C, H, W]` → `dst` `[N, O, Ho, Wo]`. Returns 0 on failure.
+int latent_lowp_conv_execute(const latent_lowp_op *op, const float *src, float *dst);
+/// A linear layer `[rows, in] → [rows, out]` with fp32 weights `[out, in]` and optional `bias` `[out]`.
+latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int64_t out_features,
+                                          const float *weight, const float *bias, int precision);
+/// `src` `[rows, in]` → `dst` `[rows, out]`. Returns 0 on failure.
+int latent_lowp_linear_execute(const latent_lowp_op *op, const float *src, float *dst);
+/// oneDNN's implementation name (e.g. `brgconv:avx512_core_amx_int8`).
+const char *latent_lowp_impl(const latent_lowp_op *op);
+/// Bytes held by the converted weights.
+size_t latent_lowp_weight_bytes(const latent_lowp_op *op);
+/// Frees an operation (NULL is allowed).
+void latent_lowp_destroy(latent_lowp_op *op);
+#endif

@@ -7,6 +7,8 @@ import LatentWeights
 /// shared by copies of the layer.
 public struct Conv2D: Sendable {
     let plan: ConvolutionPlan
+    /// bf16/int8 kernels when the model was loaded with reduced precision (`--weights`).
+    let reduced: ReducedPrecisionKernel?
 
     /// `[O, C, k, k]` as fp32 (a widened copy; the layer keeps its weights in the kernel's own layout).
     public var weight: Tensor { plan.weight }
@@ -26,11 +28,19 @@ public struct Conv2D: Sendable {
         plan = ConvolutionPlan(
             weight: weight, bias: bias ? try scope.tensor("bias", shape: [outChannels]) : nil, stride: stride,
             padding: padding ?? .uniform(kernelSize / 2))
+        reduced = scope.precision == .fp32 ? nil : ReducedPrecisionKernel(precision: scope.precision)
     }
 
     /// The number of output channels.
     public var outChannels: Int { plan.weightShape[0] }
 
     /// `[N, C, H, W] → [N, O, Ho, Wo]`
-    public func callAsFunction(_ x: Tensor) -> Tensor { plan(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let reduced, let y = reduced.convolution(
+            x, weight: { plan.weight }, weightShape: plan.weightShape, bias: plan.bias, stride: plan.stride,
+            padding: plan.padding) {
+            return y
+        }
+        return plan(x)
+    }
 }

@@ -11,6 +11,8 @@ public struct Linear: Sendable {
     public var weight: Tensor { storedWeight.tensor }
     /// `[outFeatures]`, or `nil` for a bias-free projection.
     public let bias: Tensor?
+    /// bf16/int8 kernels when the model was loaded with reduced precision (`--weights`).
+    let reduced: ReducedPrecisionKernel?
 
     /// The width of the input's last dimension.
     public var inFeatures: Int { storedWeight.shape[1] }
@@ -27,6 +29,7 @@ public struct Linear: Sendable {
     public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
         storedWeight = CompactWeights(try scope.tensor("weight", shape: [outFeatures, inFeatures]))
         self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
+        reduced = scope.precision == .fp32 ? nil : ReducedPrecisionKernel(precision: scope.precision)
     }
 
     /// Wraps tensors already in memory (tests, fused or converted weights).
@@ -39,12 +42,17 @@ public struct Linear: Sendable {
                      "Linear bias \(bias?.shape ?? []) does not match weight \(weight.shape)")
         storedWeight = CompactWeights(weight)
         self.bias = bias
+        reduced = nil
     }
 
     /// Applies the projection.
     /// - Parameter x: `[..., inFeatures]`.
     /// - Returns: `[..., outFeatures]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        linear(x, weights: storedWeight, bias: bias)
+        if let reduced, let y = reduced.linear(
+            x, weight: { storedWeight.tensor }, outFeatures: outFeatures, inFeatures: inFeatures, bias: bias) {
+            return y
+        }
+        return linear(x, weights: storedWeight, bias: bias)
     }
 }
