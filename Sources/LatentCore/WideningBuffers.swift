@@ -26,6 +26,15 @@ public final class WideningBuffers: @unchecked Sendable {
         return try body(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
     }
 
+    /// Frees every pooled buffer (at a phase boundary, e.g. before the VAE decode, whose layers are far
+    /// smaller than the UNet's largest one).
+    public func releaseAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        for buffer in free { buffer.deallocate() }
+        free.removeAll()
+    }
+
     private func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         lock.lock()
         defer { lock.unlock() }

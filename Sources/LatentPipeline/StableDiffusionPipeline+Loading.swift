@@ -1,4 +1,5 @@
 import Foundation
+import LatentCore
 import LatentModels
 import LatentSchedulers
 import LatentTokenizer
@@ -14,19 +15,30 @@ extension StableDiffusionPipeline {
     ///   - releasingTextEncoder: Drop the text encoder from memory after each prompt encoding and load it
     ///     again (from the memory-mapped file) on next use: lower peak memory for one-off generations (CLI),
     ///     at the price of a reload per new prompt (so a server keeps it loaded).
+    ///   - lowMemory: Keep no layer weights in memory: every convolution, linear and embedding reads its
+    ///     weights from the memory-mapped file just before use and drops the pages after; the VAE always
+    ///     decodes in tiles. Slower (weights are widened and reordered on every call), far lower peak RSS.
     /// - Throws: `PipelineError.modelNotFound`, `WeightsError` (naming file and tensor), `TokenizerError`,
     ///   `ModelConfigurationError`, `SchedulerError`.
-    public static func load(from url: URL, releasingTextEncoder: Bool = false) throws -> StableDiffusionPipeline {
+    public static func load(from url: URL, releasingTextEncoder: Bool = false, lowMemory: Bool = false) throws -> StableDiffusionPipeline {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw PipelineError.modelNotFound(path: url.path)
         }
+        // Weights loaded now live for the whole run: give each of them its own mapping so the freed fp32
+        // staging copies of the load do not leave holes between them in the heap; afterwards the usual
+        // (higher) threshold lets activations recycle heap memory without page faults.
+        ProcessMemory.setMappedAllocationThreshold(256 << 10)
+        defer {
+            ProcessMemory.setMappedAllocationThreshold(32 << 20)
+            ProcessMemory.releaseFreedMemory()
+        }
         return isDirectory.boolValue
-            ? try loadDirectory(url, releasingTextEncoder: releasingTextEncoder)
-            : try loadSingleFile(url, releasingTextEncoder: releasingTextEncoder)
+            ? try loadDirectory(url, releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
+            : try loadSingleFile(url, releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
     }
 
-    private static func loadDirectory(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadDirectory(_ url: URL, releasingTextEncoder: Bool, lowMemory: Bool) throws -> StableDiffusionPipeline {
         let directory = try ModelDirectory(url: url)
         let tokenizer = try CLIPTokenizer(directory: directory.tokenizerDirectory)
         return try assemble(
@@ -34,22 +46,22 @@ extension StableDiffusionPipeline {
             unet: (try directory.configData("unet"), try directory.weights("unet")),
             vae: (try directory.configData("vae"), try directory.weights("vae")),
             textEncoder: (try directory.configData("text_encoder"), try directory.weights("text_encoder")),
-            scheduler: try directory.configData("scheduler"), releasingTextEncoder: releasingTextEncoder)
+            scheduler: try directory.configData("scheduler"), releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
     }
 
-    private static func loadSingleFile(_ url: URL, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadSingleFile(_ url: URL, releasingTextEncoder: Bool, lowMemory: Bool) throws -> StableDiffusionPipeline {
         // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
             textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig,
-            releasingTextEncoder: releasingTextEncoder)
+            releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
     }
 
     private static func assemble(
         url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
-        textEncoder: (Data, any TensorSource), scheduler: Data, releasingTextEncoder: Bool
+        textEncoder: (Data, any TensorSource), scheduler: Data, releasingTextEncoder: Bool, lowMemory: Bool
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
         // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
@@ -61,27 +73,31 @@ extension StableDiffusionPipeline {
                 throw WeightsError.invalidConfiguration(path: "\(url.path) (\(component))", reason: "\(error)")
             }
         }
-        let unetStore = WeightStore(unet.1)
+        let unetStore = WeightStore(unet.1, streamingWeights: lowMemory)
         let unetModel = try UNet2DConditionModel(
             configuration: decode(UNet2DConditionConfiguration.self, unet.0, "unet"), weights: unetStore.root)
         try unetStore.verifyAllUsed()
-        let vaeStore = WeightStore(vae.1)
+        ProcessMemory.trace("loaded unet")
+        let vaeStore = WeightStore(vae.1, streamingWeights: lowMemory)
         let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
         try vaeStore.verifyAllUsed()
+        ProcessMemory.trace("loaded vae")
         let textConfiguration = try decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder")
         let textSource = textEncoder.1
         // Reloading reads the memory-mapped file again; the mapping stays, its pages are not resident.
         @Sendable func loadTextEncoder() throws -> CLIPTextModel {
-            let store = WeightStore(textSource)
+            let store = WeightStore(textSource, streamingWeights: lowMemory)
             let model = try CLIPTextModel(configuration: textConfiguration, weights: store.root)
             try store.verifyAllUsed()
             return model
         }
         let textModel = try loadTextEncoder()
+        ProcessMemory.trace("loaded text encoder")
         let schedulerConfiguration = try decode(SchedulerConfiguration.self, scheduler, "scheduler")
         return StableDiffusionPipeline(
             modelURL: url, tokenizer: tokenizer, textEncoder: textModel, unet: unetModel, vae: vaeModel,
-            schedulerConfiguration: schedulerConfiguration, reloadTextEncoder: releasingTextEncoder ? loadTextEncoder : nil)
+            schedulerConfiguration: schedulerConfiguration, reloadTextEncoder: releasingTextEncoder ? loadTextEncoder : nil,
+            lowMemory: lowMemory)
     }
 
     /// The checkpoint's display name: the file name without extension, or the folder name.

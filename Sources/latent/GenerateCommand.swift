@@ -55,6 +55,9 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var editing: EditingOptions
 
+    @Flag(name: .long, help: "Keep no weights in memory: read each layer's weights from the file just before use (slower, far less RAM).")
+    var lowMemory = false
+
     func run() throws {
         do {
             try generate()
@@ -88,7 +91,8 @@ struct GenerateCommand: ParsableCommand {
             return
         }
 
-        let pipeline = try StableDiffusionPipeline.load(from: URL(fileURLWithPath: model), releasingTextEncoder: true)
+        let pipeline = try StableDiffusionPipeline.load(
+            from: URL(fileURLWithPath: model), releasingTextEncoder: true, lowMemory: lowMemory)
         request = try pipeline.validated(request)
         for warning in pipeline.configurationWarnings(for: request) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
