@@ -16,6 +16,9 @@ extension VAEDecoder {
         for (i, level) in levels.enumerated() {
             for resnet in level.resnets { resnetInBands(resnet, &h, bandElements: bandElements) }
             if let upsampler = level.upsampler { h = upsampleInBands(upsampler, h, bandElements: bandElements) }
+            // Band temporaries (≈ 16 MiB each) are served from the heap; give the level's back before the
+            // next, larger level allocates its whole-image activations.
+            ProcessMemory.releaseFreedMemory()
             ProcessMemory.trace("vae up \(i) (tiled)")
         }
         let statistics = GroupNormStatistics(h, groups: normOut.groups, epsilon: normOut.epsilon)

@@ -30,7 +30,9 @@ extension StableDiffusionPipeline {
         // (higher) threshold lets activations recycle heap memory without page faults.
         ProcessMemory.setMappedAllocationThreshold(256 << 10)
         defer {
-            ProcessMemory.setMappedAllocationThreshold(32 << 20)
+            // Low-memory mode keeps mapping every allocation above 1 MiB (freed memory leaves at once, at
+            // the price of page faults on reuse); the normal mode recycles up to 32 MiB in the heap.
+            ProcessMemory.setMappedAllocationThreshold(lowMemory ? 1 << 20 : 32 << 20)
             ProcessMemory.releaseFreedMemory()
         }
         return isDirectory.boolValue
@@ -78,7 +80,10 @@ extension StableDiffusionPipeline {
             configuration: decode(UNet2DConditionConfiguration.self, unet.0, "unet"), weights: unetStore.root)
         try unetStore.verifyAllUsed()
         ProcessMemory.trace("loaded unet")
-        let vaeStore = WeightStore(vae.1, streamingWeights: lowMemory)
+        // The VAE always streams its weights: its convolutions run on large planes, where reading and
+        // reordering the weights per call costs < 1 % of the decode, and holding them would add 0.17 GB
+        // (fp16) to the denoising loop's peak, which never uses them (docs/performance.md, wave 4).
+        let vaeStore = WeightStore(vae.1, streamingWeights: true)
         let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
         try vaeStore.verifyAllUsed()
         ProcessMemory.trace("loaded vae")
