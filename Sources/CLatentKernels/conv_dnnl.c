@@ -14,14 +14,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct latent_conv_plan {
     dnnl_primitive_t conv, src_reorder, dst_reorder;
     dnnl_memory_desc_t src_plain, dst_plain, src_md, dst_md, w_md, b_md;
     dnnl_memory_desc_t conv_pad, src_reorder_pad, dst_reorder_pad; // scratchpad descriptors (may be empty)
-    void *weights;       // blocked weights, fp32 or (when half) fp16 bit patterns
+    void *weights;       // blocked weights, fp32 or (when half) fp16 bit patterns; NULL when streamed
     size_t weight_bytes; // bytes of the blocked fp32 weights
+    size_t held_bytes;   // bytes of `weights` as allocated (see held_alloc)
     int half;
+    dnnl_primitive_t w_reorder;      // streamed plans: plain oihw fp32 → blocked, per call
+    dnnl_memory_desc_t w_plain, w_reorder_pad;
     float *bias;
     const char *impl;
 };
@@ -53,6 +57,17 @@ static dnnl_memory_desc_t scratchpad_md(const_dnnl_primitive_desc_t pd) {
 static void *scratch(size_t bytes) {
     void *p = NULL;
     return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+/// Long-lived weights get their own anonymous mapping: inside the malloc heap they would sit between
+/// short-lived activations and pin freed heap pages around them (glibc only returns the heap's top).
+static void *held_alloc(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void held_free(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 64);
 }
 
 static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
@@ -152,7 +167,12 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
         p->src_reorder = make_reorder(&p->src_plain, &p->src_md, &p->src_reorder_pad, &ok);
         p->dst_reorder = make_reorder(&p->dst_md, &p->dst_plain, &p->dst_reorder_pad, &ok);
     }
-    if (ok) {
+    if (ok && !weight_f32 && !weight_f16) {
+        // Streamed plan: no weights held; every call reorders the caller's plain weights.
+        p->weight_bytes = dnnl_memory_desc_get_size(&p->w_md);
+        p->w_plain = w_plain;
+        p->w_reorder = make_reorder(&w_plain, &p->w_md, &p->w_reorder_pad, &ok);
+    } else if (ok) {
         // Weights: plain fp32 (widened from fp16 if given so) → blocked fp32, optionally narrowed to fp16
         // again (exact, because every value came from fp16 and the blocked padding is zero).
         size_t count = (size_t)(o * c * kh * kw);
@@ -164,21 +184,23 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
             if (owned) latent_f16_to_f32(weight_f16, owned, count);
             plain = owned;
         }
-        float *blocked = plain ? scratch(p->weight_bytes) : NULL;
+        float *blocked = plain ? held_alloc(p->weight_bytes) : NULL;
+        p->held_bytes = p->weight_bytes;
         ok = blocked && reorder_once(&w_plain, plain, &p->w_md, blocked);
         free(owned);
         if (ok && keep_half) {
             size_t blocked_count = p->weight_bytes / sizeof(float);
-            uint16_t *half = scratch(blocked_count * sizeof(uint16_t));
+            uint16_t *half = held_alloc(blocked_count * sizeof(uint16_t));
             if (half) {
                 latent_f32_to_f16(blocked, half, blocked_count);
-                free(blocked);
+                held_free(blocked, p->held_bytes);
                 blocked = (float *)half;
+                p->held_bytes = blocked_count * sizeof(uint16_t);
                 p->half = 1;
             }
         }
         p->weights = blocked;
-        if (!ok) { free(blocked); p->weights = NULL; }
+        if (!ok) { held_free(blocked, p->held_bytes); p->weights = NULL; }
     }
     if (ok && bias) {
         p->bias = scratch((size_t)o * sizeof(float));
@@ -207,7 +229,7 @@ int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src
     void *src_b = p->src_reorder ? scratch(src_bytes) : (void *)src;
     void *dst_b = p->dst_reorder ? scratch(dst_bytes) : (void *)dst;
     int widen_here = p->half && !widened;
-    void *wide = !p->half ? p->weights : widened ? (void *)widened : scratch(p->weight_bytes);
+    void *wide = widened ? (void *)widened : !p->half ? p->weights : scratch(p->weight_bytes);
     // One scratchpad buffer serves the three primitives, which run one after another.
     size_t pad_bytes = dnnl_memory_desc_get_size(&p->conv_pad);
     if (p->src_reorder && dnnl_memory_desc_get_size(&p->src_reorder_pad) > pad_bytes)
@@ -262,7 +284,8 @@ void latent_conv_plan_destroy(latent_conv_plan *p) {
     if (p->conv) dnnl_primitive_destroy(p->conv);
     if (p->src_reorder) dnnl_primitive_destroy(p->src_reorder);
     if (p->dst_reorder) dnnl_primitive_destroy(p->dst_reorder);
-    free(p->weights);
+    if (p->w_reorder) dnnl_primitive_destroy(p->w_reorder);
+    held_free(p->weights, p->held_bytes);
     free(p->bias);
     free((void *)p->impl);
     free(p);
@@ -274,7 +297,32 @@ size_t latent_conv_plan_weight_bytes(const latent_conv_plan *p) {
     return p->half ? p->weight_bytes / 2 : p->weight_bytes;
 }
 
+size_t latent_conv_plan_blocked_weight_count(const latent_conv_plan *p) { return p->weight_bytes / sizeof(float); }
+
+int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *src, float *dst, const float *plain,
+                                      float *blocked) {
+    if (p->weights) return 0;  // not a streamed plan
+    if (!p->w_reorder) return latent_conv_plan_execute_widened(p, src, dst, plain);  // layouts coincide
+    dnnl_memory_t a = NULL, b = NULL, m_pad = NULL;
+    size_t pad_bytes = dnnl_memory_desc_get_size(&p->w_reorder_pad);
+    void *pad = pad_bytes ? scratch(pad_bytes) : NULL;
+    int ok = !pad_bytes || pad;
+    ok = ok && dnnl_memory_create(&a, &p->w_plain, engine, (void *)plain) == dnnl_success;
+    ok = ok && dnnl_memory_create(&b, &p->w_md, engine, blocked) == dnnl_success;
+    if (ok && pad) ok = dnnl_memory_create(&m_pad, &p->w_reorder_pad, engine, pad) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, m_pad}};
+        ok = run(p->w_reorder, m_pad ? 3 : 2, args);
+    }
+    dnnl_memory_destroy(a);
+    dnnl_memory_destroy(b);
+    dnnl_memory_destroy(m_pad);
+    free(pad);
+    return ok && latent_conv_plan_execute_widened(p, src, dst, blocked);
+}
+
 int latent_conv_plan_plain_weights(const latent_conv_plan *p, float *out) {
+    if (!p->weights) return 0;  // streamed plans hold no weights
     dnnl_memory_desc_t plain;
     if (dnnl_memory_desc_init_by_tag(&plain, 4, p->w_md.dims, dnnl_f32, dnnl_oihw) != dnnl_success) return 0;
     void *wide = p->half ? scratch(p->weight_bytes) : p->weights;

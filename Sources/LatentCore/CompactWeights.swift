@@ -17,6 +17,8 @@ public struct CompactWeights: Sendable {
     public let format: Format
     private let full: [Float]
     private let bits: [UInt16]
+    /// Low-memory storage: the bytes stay in the mapped file and are read (and widened) on every use.
+    private let streamed: (any StreamedWeightBytes)?
 
     /// Whether narrow storage is allowed (read once from `LATENT_WEIGHTS`).
     static let narrowAllowed: Bool = ProcessInfo.processInfo.environment["LATENT_WEIGHTS"] != "f32"
@@ -41,7 +43,24 @@ public struct CompactWeights: Sendable {
         self.format = format
         self.bits = bits
         full = format == .float32 ? tensor.scalars : []
+        streamed = nil
     }
+
+    /// Weights that are not held in memory: every use reads `bytes` (stored as `format`) again.
+    /// - Parameters:
+    ///   - bytes: The stored elements, e.g. a tensor in a memory-mapped safetensors file.
+    ///   - shape: The logical shape.
+    ///   - format: How the stored elements are encoded.
+    public init(streaming bytes: any StreamedWeightBytes, shape: [Int], format: Format) {
+        self.shape = shape
+        self.format = format
+        full = []
+        bits = []
+        streamed = bytes
+    }
+
+    /// Whether the weights are read from their file on every use instead of being held.
+    public var isStreamed: Bool { streamed != nil }
 
     /// The number of elements.
     public var count: Int { shape.reduce(1, *) }
@@ -49,14 +68,39 @@ public struct CompactWeights: Sendable {
     /// Bytes held in memory.
     public var byteCount: Int { format == .float32 ? full.count * 4 : bits.count * 2 }
 
-    /// Calls `body` with fp16 bit patterns when stored as fp16, else `nil`.
+    /// Calls `body` with fp16 bit patterns when held as fp16, else `nil` (also for streamed weights).
     public func withHalfBits<R>(_ body: (UnsafePointer<UInt16>?) -> R) -> R {
-        format == .float16 ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
+        format == .float16 && streamed == nil ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
+    }
+
+    /// Streamed weights widened into a pooled buffer, valid only inside `body`.
+    private func withStreamedFloats<R>(_ source: any StreamedWeightBytes, _ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        let count = self.count, format = self.format
+        return WideningBuffers.shared.withBuffer(count: count) { buffer in
+            source.withBytes { raw in
+                let destination = buffer.baseAddress!
+                if format == .float32 {
+                    // memcpy tolerates any alignment of the tensor inside the file.
+                    UnsafeMutableRawPointer(destination).copyMemory(from: raw, byteCount: count * 4)
+                } else if Int(bitPattern: raw) % 2 == 0 {
+                    widenInParallel(raw.assumingMemoryBound(to: UInt16.self), into: destination, count: count, bfloat16: format == .bfloat16)
+                } else {
+                    // Odd offsets are legal in safetensors; stage through an aligned copy.
+                    let staging = [UInt16](unsafeUninitializedCapacity: count) { b, n in
+                        UnsafeMutableRawPointer(b.baseAddress!).copyMemory(from: raw, byteCount: count * 2)
+                        n = count
+                    }
+                    staging.withUnsafeBufferPointer { widenInParallel($0.baseAddress!, into: destination, count: count, bfloat16: format == .bfloat16) }
+                }
+            }
+            return body(UnsafeBufferPointer(buffer))
+        }
     }
 
     /// Calls `body` with the fp32 elements; narrow storage is widened on all cores into a pooled buffer
     /// (`WideningBuffers`) that is valid only inside `body`.
     public func withFloats<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        if let streamed { return withStreamedFloats(streamed, body) }
         if format == .float32 { return full.withUnsafeBufferPointer(body) }
         let count = bits.count
         return WideningBuffers.shared.withBuffer(count: count) { buffer in
@@ -68,6 +112,25 @@ public struct CompactWeights: Sendable {
     /// Widens elements `offset ..< offset+count` into `destination` (row gathers, e.g. embeddings).
     public func copyFloats(from offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
         precondition(offset >= 0 && offset + count <= self.count, "range \(offset)+\(count) outside \(shape)")
+        if let streamed {
+            let format = self.format
+            streamed.withBytes { raw in
+                switch format {
+                case .float32:
+                    UnsafeMutableRawPointer(destination).copyMemory(from: raw + offset * 4, byteCount: count * 4)
+                case .float16, .bfloat16:
+                    // Row gathers are small: stage through an aligned copy whatever the file offset.
+                    let staging = [UInt16](unsafeUninitializedCapacity: count) { b, n in
+                        UnsafeMutableRawPointer(b.baseAddress!).copyMemory(from: raw + offset * 2, byteCount: count * 2)
+                        n = count
+                    }
+                    staging.withUnsafeBufferPointer {
+                        format == .float16 ? latent_f16_to_f32($0.baseAddress!, destination, count) : latent_bf16_to_f32($0.baseAddress!, destination, count)
+                    }
+                }
+            }
+            return
+        }
         switch format {
         case .float32:
             full.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + offset, count: count) }
@@ -79,7 +142,14 @@ public struct CompactWeights: Sendable {
     }
 
     /// A widened fp32 copy.
-    public var tensor: Tensor { Tensor(shape: shape, scalars: format == .float32 ? full : widened()) }
+    public var tensor: Tensor {
+        if let streamed {
+            return Tensor(uninitializedShape: shape) { out in
+                withStreamedFloats(streamed) { out.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        return Tensor(shape: shape, scalars: format == .float32 ? full : widened())
+    }
 
     private func widened() -> [Float] {
         let count = bits.count

@@ -27,9 +27,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private var plans: [[Int]: OpaquePointer] = [:]
     private var unsupported: Set<[Int]> = []
     private let minimumOneDNNWork: Int
+    /// Whether the weights are streamed (then `plain` is never dropped and plans hold no weights).
+    private let streamed: Bool
 
     /// Output pixels (N·Ho·Wo) from which a plan keeps fp16 weights in fp16.
-    static let halfWeightMinimumPixels = 512
+    /// 0: every level keeps fp16 weights in fp16 (wave 4: the pooled two-core widening made the UNet's 8×8
+    /// level cheap enough, and keeping it fp32 cost ≈ 0.5 GB; docs/performance.md).
+    static let halfWeightMinimumPixels = 0
 
     /// Multiply-adds (N·Ho·Wo·O·C·kh·kw) from which a shape runs on oneDNN by default. Smaller convolutions
     /// stay on im2col + OpenBLAS: test-size models, and in a real SD model only conv_in/conv_out (its
@@ -46,14 +50,29 @@ public final class ConvolutionPlan: @unchecked Sendable {
     ///   - weight: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
-    public init(
+    public convenience init(
         weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
         minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
     ) {
         precondition(weight.rank == 4, "convolution weight must be 4-D, got \(weight.shape)")
-        weightShape = weight.shape
+        self.init(weights: CompactWeights(weight), bias: bias, stride: stride, padding: padding, minimumOneDNNWork: minimumOneDNNWork)
+    }
+
+    /// A plan over stored weights. Streamed weights (`CompactWeights.isStreamed`, `--low-memory`) are never
+    /// held: every call reads them from their file, widens them and reorders them into the blocked layout.
+    /// - Parameters:
+    ///   - weights: `[O, C, kh, kw]`
+    ///   - bias: `[O]` or `nil`
+    ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
+    public init(
+        weights: CompactWeights, bias: Tensor?, stride: Int, padding: Padding2D,
+        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
+    ) {
+        precondition(weights.shape.count == 4, "convolution weight must be 4-D, got \(weights.shape)")
+        weightShape = weights.shape
         self.minimumOneDNNWork = minimumOneDNNWork
-        plain = CompactWeights(weight)
+        plain = weights
+        streamed = weights.isStreamed
         self.bias = bias
         self.stride = stride
         self.padding = padding
@@ -84,9 +103,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
             let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
             let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
             var ok: Int32 = 0
+            let streamedWeights = streamed ? plainWeights() : nil
             let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
                 ok = x.scalars.withUnsafeBufferPointer { src in
-                    Self.withWidenedWeights(plan) { latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0) }
+                    if let streamedWeights {
+                        return Self.executeStreamed(plan, streamedWeights, src.baseAddress!, out.baseAddress!)
+                    }
+                    return Self.withWidenedWeights(plan) { latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0) }
                 }
                 // A failed execution leaves `out` unwritten; fill it so the tensor is initialised either way.
                 if ok == 0 { out.update(repeating: 0) }
@@ -108,6 +131,24 @@ public final class ConvolutionPlan: @unchecked Sendable {
         }
     }
 
+    /// Streamed weights: read and widened from their file, reordered into the blocked layout, both into
+    /// pooled buffers that are reused by the next layer.
+    private static func executeStreamed(
+        _ plan: OpaquePointer, _ weights: CompactWeights, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>
+    ) -> Int32 {
+        weights.withFloats { plainWeights in
+            WideningBuffers.shared.withBuffer(count: latent_conv_plan_blocked_weight_count(plan)) { blocked in
+                latent_conv_plan_execute_streamed(plan, src, dst, plainWeights.baseAddress!, blocked.baseAddress!)
+            }
+        }
+    }
+
+    private func plainWeights() -> CompactWeights {
+        lock.lock()
+        defer { lock.unlock() }
+        return plainWeightsLocked()
+    }
+
     /// The plan for `shape`, creating it on first use; `nil` when the fallback should run.
     private func plan(for shape: [Int]) -> OpaquePointer? {
         guard Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1 else { return nil }
@@ -126,7 +167,11 @@ public final class ConvolutionPlan: @unchecked Sendable {
         // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
         let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
         let created: OpaquePointer? = withOptionalBias { bp in
-            weights.withHalfBits { half in
+            if streamed {
+                return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
+                                               Int64(stride), pad, nil, nil, bp, 0)
+            }
+            return weights.withHalfBits { half in
                 if let half {
                     return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
                                                    Int64(stride), pad, nil, half, bp, keepHalf)
@@ -143,7 +188,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
         }
         plans[shape] = created
         // The plan's blocked copy is now the layer's weights; the plain copy is recovered from it on demand.
-        plain = nil
+        if !streamed { plain = nil }
         return created
     }
 

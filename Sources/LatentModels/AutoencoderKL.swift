@@ -41,13 +41,15 @@ public struct AutoencoderKL: Sendable {
     /// Decodes latents (already divided by the scaling factor) to images.
     /// - Parameter latents: `[B, L, h, w]`
     /// - Returns: `[B, 3, 8h, 8w]`, nominally in [-1, 1].
-    /// Images above `tiledDecodeThreshold` latent pixels (96×96, i.e. 768² images) decode in tiles.
+    /// Images above `tiledDecodeThreshold` latent pixels (48×48, i.e. 384² images) decode in tiles.
     public func decode(_ latents: Tensor) -> Tensor {
         decode(latents, tiled: latents.shape[2] * latents.shape[3] > Self.tiledDecodeThreshold)
     }
 
     /// Latent pixels above which `decode(_:)` tiles.
-    public static let tiledDecodeThreshold = 96 * 96
+    /// 48×48 so that 512² decodes tile too: untiled, its full-resolution temporaries (normalised copies,
+    /// oneDNN's blocked input and output) added ≈ 1 GB to the run's peak (docs/performance.md, wave 4).
+    public static let tiledDecodeThreshold = 48 * 48
 
     /// Decodes latents, optionally in row-band tiles (same result to ≈ 1e-6; peak memory of the large
     /// layers bounded by the band size instead of the image size).

@@ -88,9 +88,16 @@ public struct UNet2DConditionModel: Sendable {
 
         var h = convIn(sample)  // [B, C0, h, w]
         var skips = [h]
-        for block in downBlocks { h = block(h, timeEmbedding: temb, context: context, skips: &skips) }
+        for (i, block) in downBlocks.enumerated() {
+            h = block(h, timeEmbedding: temb, context: context, skips: &skips)
+            ProcessMemory.trace("unet down \(i)")
+        }
         h = midBlock(h, timeEmbedding: temb, context: context)
-        for block in upBlocks { h = block(h, timeEmbedding: temb, context: context, skips: &skips) }
+        ProcessMemory.trace("unet mid")
+        for (i, block) in upBlocks.enumerated() {
+            h = block(h, timeEmbedding: temb, context: context, skips: &skips)
+            ProcessMemory.trace("unet up \(i)")
+        }
         return convOut(normOut(h, silu: true))  // [B, out, h, w]
     }
 }

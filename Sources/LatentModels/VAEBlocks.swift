@@ -123,9 +123,11 @@ struct VAEDecoder: Sendable {
     /// `[B, L, h, w] → [B, 3, 8h, 8w]`
     func callAsFunction(_ z: Tensor) -> Tensor {
         var h = mid(convIn(z))
-        for level in levels {
+        ProcessMemory.trace("vae mid")
+        for (i, level) in levels.enumerated() {
             for resnet in level.resnets { h = resnet(h) }
             if let upsampler = level.upsampler { h = upsampler(h) }
+            ProcessMemory.trace("vae up \(i)")
         }
         return convOut(normOut(h, silu: true))
     }

@@ -12,9 +12,14 @@ extension VAEDecoder {
     /// `[B, L, h, w] → [B, 3, 8h, 8w]`, banded so that one band holds about `bandElements` floats.
     func decodeTiled(_ z: Tensor, bandElements: Int) -> Tensor {
         var h = mid(convIn(z))  // [B, C, h, w]
-        for level in levels {
+        ProcessMemory.trace("vae mid (tiled)")
+        for (i, level) in levels.enumerated() {
             for resnet in level.resnets { resnetInBands(resnet, &h, bandElements: bandElements) }
             if let upsampler = level.upsampler { h = upsampleInBands(upsampler, h, bandElements: bandElements) }
+            // Band temporaries (≈ 16 MiB each) are served from the heap; give the level's back before the
+            // next, larger level allocates its whole-image activations.
+            ProcessMemory.releaseFreedMemory()
+            ProcessMemory.trace("vae up \(i) (tiled)")
         }
         let statistics = GroupNormStatistics(h, groups: normOut.groups, epsilon: normOut.epsilon)
         return convolveInBands(h, outChannels: convOut.outChannels, bandElements: bandElements) { band, start, height in

@@ -17,21 +17,36 @@ extension StableDiffusionPipeline {
     ///   - releasingTextEncoder: Drop the text encoder from memory after each prompt encoding and load it
     ///     again (from the memory-mapped file) on next use: lower peak memory for one-off generations (CLI),
     ///     at the price of a reload per new prompt (so a server keeps it loaded).
+    ///   - lowMemory: Keep no layer weights in memory: every convolution, linear and embedding reads its
+    ///     weights from the memory-mapped file just before use and drops the pages after; the VAE always
+    ///     decodes in tiles. Slower (weights are widened and reordered on every call), far lower peak RSS.
     /// - Throws: `PipelineError.modelNotFound`, `WeightsError` (naming file and tensor), `TokenizerError`,
     ///   `ModelConfigurationError`, `SchedulerError`.
     public static func load(
-        from url: URL, precision: ArithmeticPrecision = .fp32, releasingTextEncoder: Bool = false
+        from url: URL, precision: ArithmeticPrecision = .fp32, releasingTextEncoder: Bool = false, lowMemory: Bool = false
     ) throws -> StableDiffusionPipeline {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw PipelineError.modelNotFound(path: url.path)
         }
+        // Weights loaded now live for the whole run: give each of them its own mapping so the freed fp32
+        // staging copies of the load do not leave holes between them in the heap; afterwards the usual
+        // (higher) threshold lets activations recycle heap memory without page faults.
+        ProcessMemory.setMappedAllocationThreshold(256 << 10)
+        defer {
+            // Low-memory mode keeps mapping every allocation above 1 MiB (freed memory leaves at once, at
+            // the price of page faults on reuse); the normal mode recycles up to 32 MiB in the heap.
+            ProcessMemory.setMappedAllocationThreshold(lowMemory ? 1 << 20 : 32 << 20)
+            ProcessMemory.releaseFreedMemory()
+        }
         return isDirectory.boolValue
-            ? try loadDirectory(url, precision: precision, releasingTextEncoder: releasingTextEncoder)
-            : try loadSingleFile(url, precision: precision, releasingTextEncoder: releasingTextEncoder)
+            ? try loadDirectory(url, precision: precision, releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
+            : try loadSingleFile(url, precision: precision, releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
     }
 
-    private static func loadDirectory(_ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadDirectory(
+        _ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool, lowMemory: Bool
+    ) throws -> StableDiffusionPipeline {
         let directory = try ModelDirectory(url: url)
         let tokenizer = try CLIPTokenizer(directory: directory.tokenizerDirectory)
         return try assemble(
@@ -39,22 +54,26 @@ extension StableDiffusionPipeline {
             unet: (try directory.configData("unet"), try directory.weights("unet")),
             vae: (try directory.configData("vae"), try directory.weights("vae")),
             textEncoder: (try directory.configData("text_encoder"), try directory.weights("text_encoder")),
-            scheduler: try directory.configData("scheduler"), precision: precision, releasingTextEncoder: releasingTextEncoder)
+            scheduler: try directory.configData("scheduler"), precision: precision, releasingTextEncoder: releasingTextEncoder,
+            lowMemory: lowMemory)
     }
 
-    private static func loadSingleFile(_ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool) throws -> StableDiffusionPipeline {
+    private static func loadSingleFile(
+        _ url: URL, precision: ArithmeticPrecision, releasingTextEncoder: Bool, lowMemory: Bool
+    ) throws -> StableDiffusionPipeline {
         // 9-channel inpainting files load like any other; `generate` refuses them, `inpaint` uses them.
         let checkpoint = try SingleFileCheckpoint(contentsOf: url)
         return try assemble(
             url: url, tokenizer: try CLIPTokenizer.bundled(padToken: checkpoint.tokenizerPadToken),
             unet: (checkpoint.unetConfig, checkpoint.unet), vae: (checkpoint.vaeConfig, checkpoint.vae),
             textEncoder: (checkpoint.textEncoderConfig, checkpoint.textEncoder), scheduler: checkpoint.schedulerConfig,
-            precision: precision, releasingTextEncoder: releasingTextEncoder)
+            precision: precision, releasingTextEncoder: releasingTextEncoder, lowMemory: lowMemory)
     }
 
     private static func assemble(
         url: URL, tokenizer: CLIPTokenizer, unet: (Data, any TensorSource), vae: (Data, any TensorSource),
-        textEncoder: (Data, any TensorSource), scheduler: Data, precision: ArithmeticPrecision, releasingTextEncoder: Bool
+        textEncoder: (Data, any TensorSource), scheduler: Data, precision: ArithmeticPrecision, releasingTextEncoder: Bool,
+        lowMemory: Bool
     ) throws -> StableDiffusionPipeline {
         let decoder = JSONDecoder()
         // diffusers saves configs with Python's json.dumps, which writes -Infinity (DPM-Solver's lambda_min_clipped).
@@ -66,27 +85,34 @@ extension StableDiffusionPipeline {
                 throw WeightsError.invalidConfiguration(path: "\(url.path) (\(component))", reason: "\(error)")
             }
         }
-        let unetStore = WeightStore(unet.1, precision: precision)
+        let unetStore = WeightStore(unet.1, streamingWeights: lowMemory, precision: precision)
         let unetModel = try UNet2DConditionModel(
             configuration: decode(UNet2DConditionConfiguration.self, unet.0, "unet"), weights: unetStore.root)
         try unetStore.verifyAllUsed()
-        let vaeStore = WeightStore(vae.1, precision: precision)
+        ProcessMemory.trace("loaded unet")
+        // The VAE always streams its weights: its convolutions run on large planes, where reading and
+        // reordering the weights per call costs < 1 % of the decode, and holding them would add 0.17 GB
+        // (fp16) to the denoising loop's peak, which never uses them (docs/performance.md, wave 4).
+        let vaeStore = WeightStore(vae.1, streamingWeights: true, precision: precision)
         let vaeModel = try AutoencoderKL(configuration: decode(AutoencoderKLConfiguration.self, vae.0, "vae"), weights: vaeStore.root)
         try vaeStore.verifyAllUsed()
+        ProcessMemory.trace("loaded vae")
         let textConfiguration = try decode(CLIPTextConfiguration.self, textEncoder.0, "text_encoder")
         let textSource = textEncoder.1
         // Reloading reads the memory-mapped file again; the mapping stays, its pages are not resident.
         @Sendable func loadTextEncoder() throws -> CLIPTextModel {
-            let store = WeightStore(textSource)
+            let store = WeightStore(textSource, streamingWeights: lowMemory)
             let model = try CLIPTextModel(configuration: textConfiguration, weights: store.root)
             try store.verifyAllUsed()
             return model
         }
         let textModel = try loadTextEncoder()
+        ProcessMemory.trace("loaded text encoder")
         let schedulerConfiguration = try decode(SchedulerConfiguration.self, scheduler, "scheduler")
         return StableDiffusionPipeline(
             modelURL: url, tokenizer: tokenizer, textEncoder: textModel, unet: unetModel, vae: vaeModel,
-            schedulerConfiguration: schedulerConfiguration, reloadTextEncoder: releasingTextEncoder ? loadTextEncoder : nil)
+            schedulerConfiguration: schedulerConfiguration, reloadTextEncoder: releasingTextEncoder ? loadTextEncoder : nil,
+            lowMemory: lowMemory)
     }
 
     /// The checkpoint's display name: the file name without extension, or the folder name.

@@ -60,6 +60,9 @@ public final class StableDiffusionPipeline: Sendable {
     public let defaultHeight: Int
     /// Whether the text encoder is dropped from memory after each prompt encoding (see `load(from:releasingTextEncoder:)`).
     public let releasesTextEncoder: Bool
+    /// Whether layer weights are streamed from the mapped files and the VAE always decodes in tiles
+    /// (see `load(from:releasingTextEncoder:lowMemory:)`).
+    public let lowMemory: Bool
 
     let textEncoderSlot: ReleasableComponent<CLIPTextModel>
     /// The last prompt encoding: an identical request (e.g. a benchmark's second encode, or a server job
@@ -70,11 +73,13 @@ public final class StableDiffusionPipeline: Sendable {
     /// - Parameters:
     ///   - reloadTextEncoder: How to load the text encoder again; when given, the encoder is released after
     ///     every prompt encoding and reloaded on next use (lower peak memory for single generations).
+    ///   - lowMemory: The components stream their weights; decode in tiles at every size.
     public init(
         modelURL: URL, tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
         vae: AutoencoderKL, schedulerConfiguration: SchedulerConfiguration,
-        reloadTextEncoder: (@Sendable () throws -> CLIPTextModel)? = nil
+        reloadTextEncoder: (@Sendable () throws -> CLIPTextModel)? = nil, lowMemory: Bool = false
     ) {
+        self.lowMemory = lowMemory
         self.modelURL = modelURL
         self.tokenizer = tokenizer
         textEncoderSlot = ReleasableComponent(textEncoder, reload: reloadTextEncoder)
@@ -150,7 +155,11 @@ public final class StableDiffusionPipeline: Sendable {
             ? try encoder(inputIDs: [tokenizer.encode(negativePrompt), conditional])
             : try encoder(inputIDs: [conditional])
         lastEncoding.store(context, for: key)
-        if releasesTextEncoder { textEncoderSlot.release() }
+        if releasesTextEncoder {
+            textEncoderSlot.release()
+            ProcessMemory.releaseFreedMemory()
+        }
+        ProcessMemory.trace("text encoded")
         return context
     }
 
@@ -238,6 +247,7 @@ public final class StableDiffusionPipeline: Sendable {
                 }
             }
             let done = index - startIndex + 1
+            ProcessMemory.trace("step \(done)")
             if let onStep, !onStep(StepProgress(step: done, stepCount: timesteps.count - startIndex, latents: latents)) {
                 throw PipelineError.cancelled
             }
@@ -248,7 +258,13 @@ public final class StableDiffusionPipeline: Sendable {
     /// Decodes latents to an 8-bit image exactly as diffusers' `VaeImageProcessor.postprocess` + `numpy_to_pil`.
     /// - Parameter latents: `[1, 4, h, w]`, as the denoising loop leaves them (not yet divided by the scaling factor).
     public func decode(_ latents: Tensor) throws -> RGBImage {
-        let decoded = vae.decode(latents / vae.configuration.scalingFactor)  // [1, 3, H, W]
+        // The UNet's widened weights (up to 118 MB per pooled buffer) are not needed by the VAE's smaller layers.
+        WideningBuffers.shared.releaseAll()
+        ProcessMemory.releaseFreedMemory()
+        ProcessMemory.trace("before decode")
+        let z = latents / vae.configuration.scalingFactor
+        let decoded = lowMemory ? vae.decode(z, tiled: true) : vae.decode(z)  // [1, 3, H, W]
+        ProcessMemory.trace("decoded")
         let images = try ImageConversion.images(
             fromDecoderOutput: decoded.scalars, batch: 1, height: decoded.shape[2], width: decoded.shape[3])
         guard let image = images.first else { throw PipelineError.cancelled }

@@ -59,6 +59,19 @@ public struct MappedTensorSource: TensorSource {
         }
     }
 
+    /// The stored bytes of the derived tensor: every derivation is a contiguous range of the base tensor.
+    public func streamedBytes(for key: String) -> (any StreamedWeightBytes)? {
+        guard let derivation = derivations[key], let bytes = base.streamedBytes(for: derivation.baseKey) else { return nil }
+        switch derivation {
+        case .identity, .reshape:
+            return bytes
+        case let .rows(baseKey, start, _):
+            guard let baseInfo = base.info(for: baseKey) else { return nil }
+            let rowBytes = baseInfo.shape.dropFirst().reduce(1, *) * baseInfo.dtype.byteCount
+            return OffsetWeightBytes(base: bytes, byteOffset: start * rowBytes)
+        }
+    }
+
     /// Loads the base tensor and derives `key` from it.
     /// - Throws: `WeightsError.missingTensor` for an unknown key; the base's errors; `.shapeMismatch` when the
     ///   base tensor cannot yield the derived shape.

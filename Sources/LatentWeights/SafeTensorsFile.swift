@@ -102,6 +102,12 @@ public final class SafeTensorsFile: TensorSource, @unchecked Sendable {
         }
     }
 
+    /// The stored bytes of `key` in the mapping; each use drops the pages again afterwards (`MappedFile`).
+    public func streamedBytes(for key: String) -> (any StreamedWeightBytes)? {
+        guard let entry = entries[key], entry.dtype != nil, !entry.byteRange.isEmpty else { return nil }
+        return MappedTensorBytes(file: file, range: entry.byteRange)
+    }
+
     /// Converts `count` stored elements to fp32.
     static func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int, into output: UnsafeMutableBufferPointer<Float>) {
         let source = raw.baseAddress!

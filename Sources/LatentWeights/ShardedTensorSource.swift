@@ -67,6 +67,9 @@ public struct ShardedTensorSource: TensorSource {
     /// The dtype and shape of `key`.
     public func info(for key: String) -> TensorInfo? { shard(for: key)?.info(for: key) }
 
+    /// The stored bytes of `key` in its shard's mapping.
+    public func streamedBytes(for key: String) -> (any StreamedWeightBytes)? { shard(for: key)?.streamedBytes(for: key) }
+
     /// Reads `key` from its shard, widened to fp32.
     /// - Throws: `WeightsError.missingTensor` or the shard's errors.
     public func load(_ key: String) throws -> Tensor {

@@ -40,6 +40,14 @@ public protocol TensorSource: Sendable {
     /// Reads `key` and widens it to fp32.
     /// - Throws: `WeightsError` when the tensor is absent or its bytes are unreadable.
     func load(_ key: String) throws -> Tensor
+    /// The stored bytes of `key` for streaming (`WeightStore(_:streamingWeights:)`), read from the mapped
+    /// file on every use; `nil` when the source cannot stream it.
+    func streamedBytes(for key: String) -> (any StreamedWeightBytes)?
+}
+
+extension TensorSource {
+    /// No streaming unless the source implements it (in-memory sources).
+    public func streamedBytes(for key: String) -> (any StreamedWeightBytes)? { nil }
 }
 
 /// Errors from reading and binding weights; every case names the file and tensor concerned.

@@ -10,16 +10,40 @@ public final class WeightStore: @unchecked Sendable {
     private let source: any TensorSource
     private let lock = NSLock()
     private var used = Set<String>()
+    /// Whether `compactWeights` hands out streamed weights (read from the mapped file on every use).
+    public let streamsWeights: Bool
     /// The arithmetic the layers built from this store use for their convolutions and linear layers.
     public let precision: ArithmeticPrecision
 
     /// Wraps a source.
     /// - Parameters:
-    ///   - source: Where the tensors come from.
+    ///   - source: Where the tensors are stored.
+    ///   - streamingWeights: Layer weights (`compactWeights`) stay in the memory-mapped file and are read
+    ///     on every use instead of being copied into memory (`--low-memory`); sources that cannot stream
+    ///     (in-memory tensors) load them as usual.
     ///   - precision: Arithmetic for the convolutions and linear layers built from it (`fp32`: exact).
-    public init(_ source: any TensorSource, precision: ArithmeticPrecision = .fp32) {
+    public init(_ source: any TensorSource, streamingWeights: Bool = false, precision: ArithmeticPrecision = .fp32) {
         self.source = source
+        streamsWeights = streamingWeights
         self.precision = precision
+    }
+
+    /// Layer weights for `key`: held in their narrowest exact format, or streamed from the mapped file
+    /// when the store streams (see `init(_:streamingWeights:)`).
+    /// - Throws: `WeightsError.missingTensor` or `.shapeMismatch` naming the tensor.
+    public func compactWeights(_ key: String, shape: [Int]) throws -> CompactWeights {
+        guard streamsWeights, let info = source.info(for: key), info.shape == shape,
+              let bytes = source.streamedBytes(for: key)
+        else { return CompactWeights(try tensor(key, shape: shape)) }
+        lock.lock()
+        used.insert(key)
+        lock.unlock()
+        let format: CompactWeights.Format = switch info.dtype {
+        case .float32: .float32
+        case .float16: .float16
+        case .bfloat16: .bfloat16
+        }
+        return CompactWeights(streaming: bytes, shape: shape, format: format)
     }
 
     /// The root scope (no prefix).
@@ -98,6 +122,11 @@ public struct WeightScope: Sendable {
     /// Loads the child tensor `name` with the expected `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try store.tensor(key(name), shape: shape)
+    }
+
+    /// Layer weights for the child `name` (see `WeightStore.compactWeights(_:shape:)`).
+    public func compactWeights(_ name: String, shape: [Int]) throws -> CompactWeights {
+        try store.compactWeights(key(name), shape: shape)
     }
 
     /// Whether the child tensor exists.

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import LatentCore
+import LatentModels
 import LatentPipeline
 import LatentSchedulers
+import LatentWeights
 
 /// `latent bench`: times one generation phase by phase (text encoding, denoising steps, VAE decoding) and
 /// reports the process's peak resident memory.
@@ -49,6 +51,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on one line instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "Stream weights from the file instead of holding them (the pipeline's low-memory mode).")
+    var lowMemory = false
+
+    @Flag(name: .long, help: "Only decode random latents of the given size with the VAE (diffusers folders; no UNet loaded).")
+    var decodeOnly = false
+
     func run() throws {
         do {
             try bench()
@@ -64,10 +72,11 @@ struct BenchCommand: ParsableCommand {
             setenv("OPENBLAS_NUM_THREADS", String(threads), 1)
             setenv("OMP_NUM_THREADS", String(threads), 1)
         }
+        if decodeOnly { return try benchDecode() }
         let kind = try scheduler.map { try SchedulerChoice(named: $0) }
         let loadStart = Date()
         let pipeline = try StableDiffusionPipeline.load(
-            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true)
+            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true, lowMemory: lowMemory)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let request = try pipeline.validated(GenerationRequest(
             prompt: prompt, negativePrompt: "", stepCount: steps, guidanceScale: cfgScale, seed: seed,
@@ -100,6 +109,30 @@ struct BenchCommand: ParsableCommand {
             vaeDecodeSeconds: end.timeIntervalSince(lastStep), peakRSSBytes: Self.peakResidentBytes(),
             cpuSeconds: endCPU, textEncodeCPUSeconds: textEncodeCPU,
             unetStepCPUSeconds: unetCPU / Double(max(1, stepCount)), vaeDecodeCPUSeconds: endCPU - lastStepCPU)
+        print(json ? result.jsonLine : result.table)
+    }
+
+    /// `--decode-only`: the VAE of a diffusers folder decodes seeded random latents of the requested size
+    /// (tiled like the pipeline); reports load and decode time and the peak RSS.
+    private func benchDecode() throws {
+        let loadStart = Date()
+        let directory = try ModelDirectory(url: URL(fileURLWithPath: model))
+        let store = WeightStore(try directory.weights("vae"), streamingWeights: lowMemory)
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
+        let configuration = try decoder.decode(AutoencoderKLConfiguration.self, from: try directory.configData("vae"))
+        let vae = try AutoencoderKL(configuration: configuration, weights: store.root)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let factor = configuration.downscaleFactor
+        let (w, h) = (width ?? 512, height ?? 512)
+        let latents = TorchCPURandomSource(seed: seed).normal(shape: [1, configuration.latentChannels, h / factor, w / factor])
+        let start = Date(), startCPU = Self.processCPUSeconds()
+        let image = lowMemory ? vae.decode(latents, tiled: true) : vae.decode(latents)
+        let result = BenchResult(
+            width: image.shape[3], height: image.shape[2], steps: 0, guided: false, loadSeconds: loadSeconds,
+            textEncodeSeconds: 0, unetStepSeconds: 0, vaeDecodeSeconds: Date().timeIntervalSince(start),
+            peakRSSBytes: Self.peakResidentBytes(), cpuSeconds: Self.processCPUSeconds(), textEncodeCPUSeconds: 0,
+            unetStepCPUSeconds: 0, vaeDecodeCPUSeconds: Self.processCPUSeconds() - startCPU)
         print(json ? result.jsonLine : result.table)
     }
 

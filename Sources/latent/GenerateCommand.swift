@@ -59,6 +59,9 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var editing: EditingOptions
 
+    @Flag(name: .long, help: "Keep no weights in memory: read each layer's weights from the file just before use (slower, far less RAM).")
+    var lowMemory = false
+
     func run() throws {
         do {
             try generate()
@@ -93,7 +96,7 @@ struct GenerateCommand: ParsableCommand {
         }
 
         let pipeline = try StableDiffusionPipeline.load(
-            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true)
+            from: URL(fileURLWithPath: model), precision: weights, releasingTextEncoder: true, lowMemory: lowMemory)
         request = try pipeline.validated(request)
         for warning in pipeline.configurationWarnings(for: request) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))

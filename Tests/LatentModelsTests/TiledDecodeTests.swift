@@ -39,7 +39,7 @@ struct TiledDecodeTests {
     @Test func tiledEqualsUntiledAt1024() throws {
         let vae = try Self.tinyVAE()
         let latents = TorchCPURandomSource(seed: 8).normal(shape: [1, 4, 128, 128])
-        let tiled = vae.decode(latents)  // tiled: above the 96×96 threshold
+        let tiled = vae.decode(latents)  // tiled: above the 48×48 threshold
         let untiled = vae.decode(latents, tiled: false)
         #expect(tiled.shape == [1, 3, 1024, 1024])
         let psnr = Self.psnr(tiled, untiled)

@@ -4,6 +4,12 @@
 #include <stdint.h>
 
 /// Widens `count` IEEE half-precision values to float (F16C when available).
+/// glibc `malloc_trim(0)`: returns freed heap memory to the system; 1 when memory was released.
+int latent_malloc_trim(void);
+/// Serves allocations of at least `mmap_threshold_bytes` by mmap (unmapped on free) and trims the heap top
+/// above twice that (glibc `mallopt`).
+void latent_malloc_tune(long mmap_threshold_bytes);
+
 void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
 /// Narrows `count` floats to IEEE half precision, round to nearest even (F16C).
 void latent_f32_to_f16(const float *src, uint16_t *dst, size_t count);
@@ -70,7 +76,8 @@ typedef struct latent_conv_plan latent_conv_plan;
 /// Creates a plan for `shape` `[N, C, H, W]`, weights `[O, C, kh, kw]` given as fp32 (`weight_f32`) or fp16
 /// bits (`weight_f16`), optional `bias` `[O]`, padding `{top, left, bottom, right}`. With `keep_half` the
 /// blocked weights are stored as fp16 and widened per call (only exact when the source values are fp16).
-/// Returns NULL when oneDNN cannot run the shape (the caller falls back).
+/// With both weight pointers NULL the plan is *streamed*: it holds no weights and runs only through
+/// `latent_conv_plan_execute_streamed`. Returns NULL when oneDNN cannot run the shape (the caller falls back).
 latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
                                           int64_t stride, const int64_t padding[4], const float *weight_f32,
                                           const uint16_t *weight_f16, const float *bias, int keep_half);
@@ -90,6 +97,13 @@ const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *plan, size
 /// `latent_conv_plan_execute` with the plan's fp16 weights already widened by the caller into `widened`
 /// (blocked layout, `count` floats from `latent_conv_plan_half_weights`); NULL widens inside the call.
 int latent_conv_plan_execute_widened(const latent_conv_plan *plan, const float *src, float *dst, const float *widened);
+/// Floats of the plan's weights in its blocked layout (the size of `blocked` for `..._execute_streamed`).
+size_t latent_conv_plan_blocked_weight_count(const latent_conv_plan *plan);
+/// Executes a streamed plan (created with both weight pointers NULL, so it holds no weights): reorders the
+/// caller's plain `[O, C, kh, kw]` fp32 weights into `blocked` (`latent_conv_plan_blocked_weight_count`
+/// floats), then convolves. Returns 0 on failure or for a plan that holds its own weights.
+int latent_conv_plan_execute_streamed(const latent_conv_plan *plan, const float *src, float *dst, const float *plain,
+                                      float *blocked);
 #endif
 
 #ifndef CLATENT_ATTENTION

@@ -24,9 +24,9 @@ public struct Conv2D: Sendable {
         _ scope: WeightScope, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
         padding: Padding2D? = nil, bias: Bool = true
     ) throws {
-        let weight = try scope.tensor("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
+        let weights = try scope.compactWeights("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
         plan = ConvolutionPlan(
-            weight: weight, bias: bias ? try scope.tensor("bias", shape: [outChannels]) : nil, stride: stride,
+            weights: weights, bias: bias ? try scope.tensor("bias", shape: [outChannels]) : nil, stride: stride,
             padding: padding ?? .uniform(kernelSize / 2))
         reduced = scope.precision == .fp32 ? nil : ReducedPrecisionKernel(precision: scope.precision)
     }

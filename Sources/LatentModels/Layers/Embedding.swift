@@ -22,7 +22,7 @@ public struct Embedding: Sendable {
     ///   - dimension: Width of each vector.
     /// - Throws: `WeightsError` when the tensor is missing or mis-shaped.
     public init(_ scope: WeightScope, count: Int, dimension: Int) throws {
-        table = CompactWeights(try scope.tensor("weight", shape: [count, dimension]))
+        table = try scope.compactWeights("weight", shape: [count, dimension])
     }
 
     /// Wraps a table already in memory.

@@ -27,7 +27,7 @@ public struct Linear: Sendable {
     ///   - bias: Whether the checkpoint carries a bias.
     /// - Throws: `WeightsError` when a tensor is missing or mis-shaped.
     public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        storedWeight = CompactWeights(try scope.tensor("weight", shape: [outFeatures, inFeatures]))
+        storedWeight = try scope.compactWeights("weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
         reduced = scope.precision == .fp32 ? nil : ReducedPrecisionKernel(precision: scope.precision)
     }
