@@ -98,3 +98,32 @@ struct PipelineParityTests {
         #expect(result.image.width == testCase.width && result.image.height == testCase.height)
     }
 }
+
+/// `--low-memory` (weights streamed from the mapped files, tiled decode) against the same diffusers
+/// references, on the first case of every model.
+@Suite("Low-memory pipeline equals diffusers")
+struct LowMemoryParityTests {
+    static let cases: [PipelineCase] = {
+        var seen = Set<String>()
+        return PipelineCase.all.filter { seen.insert($0.model).inserted }
+    }()
+
+    @Test(arguments: LowMemoryParityTests.cases)
+    func matchesDiffusers(_ testCase: PipelineCase) throws {
+        let pipeline = try StableDiffusionPipeline.load(
+            from: Fixtures.packageRoot().appendingPathComponent(testCase.model), lowMemory: true)
+        #expect(pipeline.lowMemory)
+        let request = GenerationRequest(
+            prompt: testCase.prompt, negativePrompt: testCase.negativePrompt ?? "", stepCount: testCase.steps,
+            guidanceScale: testCase.guidanceScale, seed: testCase.seed, width: testCase.width, height: testCase.height,
+            scheduler: try testCase.scheduler.map { try SchedulerChoice(named: $0) })
+        var stepLatents: [Tensor] = []
+        let result = try pipeline.generate(request) { progress in
+            stepLatents.append(progress.latents)
+            return true
+        }
+        try expectMatchesReference(
+            stepLatents: stepLatents, image: result.image, tensors: testCase.fixture("safetensors"),
+            png: testCase.fixture("png"))
+    }
+}
