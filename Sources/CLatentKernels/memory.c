@@ -5,6 +5,8 @@
 
 int latent_malloc_trim(void) { return malloc_trim(0); }
 
+void latent_malloc_arenas(int arenas) { mallopt(M_ARENA_MAX, arenas); }
+
 void latent_malloc_tune(long mmap_threshold_bytes) {
     // Blocks at or above the threshold are served by mmap and unmapped on free, so freed activations
     // leave the resident set immediately instead of sitting in the heap; fixing the threshold also stops

@@ -41,6 +41,12 @@ public enum ProcessMemory {
         _ = latent_malloc_trim()
     }
 
+    /// Caps glibc's heap arenas: by default each thread that allocates may get its own, and memory freed in
+    /// one (a dropped model's weights) is not reused by allocations in the others.
+    public static func limitHeapArenas(_ arenas: Int) {
+        latent_malloc_arenas(Int32(arenas))
+    }
+
     /// Serves every allocation of at least `bytes` by its own mapping, returned to the system on free, and
     /// keeps glibc from raising that threshold by itself (it does after each large free, after which
     /// long-lived weights and short-lived temporaries share heap pages that are never given back).

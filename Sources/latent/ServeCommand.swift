@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import LatentCore
 import LatentServer
 
@@ -109,7 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         // glibc keeps a heap arena per thread that ever allocated, and freed model weights stay spread over
         // them: RSS grew 7–11 % over 50 model switches, and fell instead with two arenas
         // (bench/model_switch.py, bench/load-results.md).
-        _ = mallopt(M_ARENA_MAX, 2)
+        ProcessMemory.limitHeapArenas(2)
         var keys = apiKey.map { [$0] } ?? []
         if let apiKeysFile {
             let text = try String(contentsOfFile: apiKeysFile, encoding: .utf8)

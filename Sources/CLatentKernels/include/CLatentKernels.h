@@ -9,6 +9,8 @@ int latent_malloc_trim(void);
 /// Serves allocations of at least `mmap_threshold_bytes` by mmap (unmapped on free) and trims the heap top
 /// above twice that (glibc `mallopt`).
 void latent_malloc_tune(long mmap_threshold_bytes);
+/// Caps glibc's heap arenas (one per allocating thread by default) at `arenas`.
+void latent_malloc_arenas(int arenas);
 
 void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
 /// Narrows `count` floats to IEEE half precision, round to nearest even (F16C).
