@@ -3,7 +3,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Widens `count` IEEE half-precision values to float (F16C when available).
 /// glibc `malloc_trim(0)`: returns freed heap memory to the system; 1 when memory was released.
 int latent_malloc_trim(void);
 /// Serves allocations of at least `mmap_threshold_bytes` by mmap (unmapped on free) and trims the heap top
@@ -12,6 +11,7 @@ void latent_malloc_tune(long mmap_threshold_bytes);
 /// Caps glibc's heap arenas (one per allocating thread by default) at `arenas`.
 void latent_malloc_arenas(int arenas);
 
+/// Widens `count` IEEE half-precision values to float (F16C when available).
 void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
 /// Narrows `count` floats to IEEE half precision, round to nearest even (F16C).
 void latent_f32_to_f16(const float *src, uint16_t *dst, size_t count);
