@@ -24,45 +24,7 @@
 #define LATENT_ATTENTION_KEY_TILE 128
 #endif
 
-// The exp of nn_kernels.c (kept file-local there, so repeated here): x = n·ln2 + r, a degree-6 polynomial for
-// e^r and 2^n from the exponent bits; ≈ 1–2 ulp over the clamped range.
-static inline __m256 attention_exp256(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
-    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 r2 = _mm256_mul_ps(r, r);
-    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 attention_exp512(__m512 x) {
-    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365447504f);
-    x = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+#include "simd_exp.h"
 
 static int attention_has_avx512(void) {
 #ifdef LATENT_ATTENTION_NO_AVX512
@@ -168,14 +130,14 @@ static void attention_softmax512(float *st, size_t nkeys, float *m, float *l, fl
     for (int c = 0; c < 3; c++) {
         const __m512 mo = _mm512_load_ps(m + 16 * c);
         const __m512 mn = _mm512_max_ps(mo, _mm512_load_ps(cmax + 16 * c));
-        const __m512 f = attention_exp512(_mm512_sub_ps(mo, mn));
+        const __m512 f = exp512(_mm512_sub_ps(mo, mn));
         _mm512_store_ps(m + 16 * c, mn);
         __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
         size_t j = 0;
         for (; j + 2 <= nkeys; j += 2) {
             float *p0 = st + j * 48 + 16 * c, *p1 = p0 + 48;
             const __m512 x0 = _mm512_load_ps(p0), x1 = _mm512_load_ps(p1);
-            __m512 e0 = attention_exp512(_mm512_sub_ps(x0, mn)), e1 = attention_exp512(_mm512_sub_ps(x1, mn));
+            __m512 e0 = exp512(_mm512_sub_ps(x0, mn)), e1 = exp512(_mm512_sub_ps(x1, mn));
             if (masked) {
                 // Hidden keys weigh exactly zero (the clamped exp would leave 2⁻¹²⁶).
                 e0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, ninf, _CMP_NEQ_OQ), e0);
@@ -189,7 +151,7 @@ static void attention_softmax512(float *st, size_t nkeys, float *m, float *l, fl
         for (; j < nkeys; j++) {
             float *p0 = st + j * 48 + 16 * c;
             const __m512 x0 = _mm512_load_ps(p0);
-            __m512 e0 = attention_exp512(_mm512_sub_ps(x0, mn));
+            __m512 e0 = exp512(_mm512_sub_ps(x0, mn));
             if (masked) e0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, ninf, _CMP_NEQ_OQ), e0);
             _mm512_store_ps(p0, e0);
             sum0 = _mm512_add_ps(sum0, e0);
@@ -320,13 +282,13 @@ static void attention_softmax256(float *st, size_t nkeys, float *m, float *l, fl
     for (int c = 0; c < 3; c++) {
         const __m256 mo = _mm256_load_ps(m + 8 * c);
         const __m256 mn = _mm256_max_ps(mo, _mm256_load_ps(cmax + 8 * c));
-        const __m256 f = attention_exp256(_mm256_sub_ps(mo, mn));
+        const __m256 f = exp256(_mm256_sub_ps(mo, mn));
         _mm256_store_ps(m + 8 * c, mn);
         __m256 sum = _mm256_setzero_ps();
         for (size_t j = 0; j < nkeys; j++) {
             float *p = st + j * 24 + 8 * c;
             const __m256 x = _mm256_load_ps(p);
-            __m256 e = attention_exp256(_mm256_sub_ps(x, mn));
+            __m256 e = exp256(_mm256_sub_ps(x, mn));
             if (masked) e = _mm256_and_ps(e, _mm256_cmp_ps(x, ninf, _CMP_NEQ_OQ));
             _mm256_store_ps(p, e);
             sum = _mm256_add_ps(sum, e);

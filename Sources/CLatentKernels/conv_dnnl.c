@@ -3,12 +3,9 @@
 // reordered into and out of the blocked layout per call (≈ 10 % of the convolution, measured in
 // bench/conv_bench.c) into scratch allocated per call, so plans hold no activation-sized memory.
 //
-// Every primitive is created with a user-managed scratchpad. With the library-managed default, oneDNN
-// (built without DNNL_ENABLE_CONCURRENT_EXEC, as Debian's is) shares one *thread-local* scratchpad between
-// primitives, sized on the thread that created them: a primitive executed on another thread (Swift tasks
-// hop threads; tests and the server run layers concurrently) reads and writes whatever that thread's
-// scratchpad holds, silently corrupting results. A scratchpad passed per call makes execution thread-safe.
+// Every primitive uses a user-managed scratchpad passed per call (why: dnnl_support.h).
 #include "CLatentKernels.h"
+#include "dnnl_support.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <immintrin.h>
 #include <pthread.h>
@@ -30,35 +27,6 @@ struct latent_conv_plan {
     const char *impl;
 };
 
-static dnnl_engine_t engine;
-static int engine_ok;
-static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static void engine_init(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success; }
-
-/// Attributes asking for a user-managed scratchpad (see the file comment); NULL when that fails.
-static dnnl_primitive_attr_t user_scratchpad_attr(void) {
-    dnnl_primitive_attr_t attr = NULL;
-    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
-    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return NULL;
-    }
-    return attr;
-}
-
-/// The scratchpad a primitive descriptor asks for (a zero descriptor when none).
-static dnnl_memory_desc_t scratchpad_md(const_dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    dnnl_memory_desc_t zero;
-    memset(&zero, 0, sizeof zero);
-    return md ? *md : zero;
-}
-
-static void *scratch(size_t bytes) {
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
-}
-
 /// Long-lived weights get their own anonymous mapping: inside the malloc heap they would sit between
 /// short-lived activations and pin freed heap pages around them (glibc only returns the heap's top).
 static void *held_alloc(size_t bytes) {
@@ -70,66 +38,10 @@ static void held_free(void *p, size_t bytes) {
     if (p) munmap(p, bytes ? bytes : 64);
 }
 
-static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
-    dnnl_stream_t stream;
-    if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return 0;
-    int ok = dnnl_primitive_execute(prim, stream, nargs, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
-    dnnl_stream_destroy(stream);
-    return ok;
-}
-
-static int reorder_once(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to) {
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t prim;
-    dnnl_memory_t a = NULL, b = NULL, pad = NULL;
-    dnnl_primitive_attr_t attr = user_scratchpad_attr();
-    if (!attr) return 0;
-    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from_md, engine, to_md, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (status != dnnl_success) return 0;
-    dnnl_memory_desc_t pad_md = scratchpad_md(pd);
-    int ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
-    dnnl_primitive_desc_destroy(pd);
-    if (!ok) return 0;
-    void *pad_buffer = scratch(dnnl_memory_desc_get_size(&pad_md));
-    ok = pad_buffer != NULL;
-    ok = ok && dnnl_memory_create(&a, from_md, engine, from) == dnnl_success;
-    ok = ok && dnnl_memory_create(&b, to_md, engine, to) == dnnl_success;
-    if (ok && dnnl_memory_desc_get_size(&pad_md))
-        ok = dnnl_memory_create(&pad, &pad_md, engine, pad_buffer) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, pad}};
-        ok = run(prim, pad ? 3 : 2, args);
-    }
-    dnnl_memory_destroy(a);
-    dnnl_memory_destroy(b);
-    dnnl_memory_destroy(pad);
-    free(pad_buffer);
-    dnnl_primitive_destroy(prim);
-    return ok;
-}
-
-static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                     dnnl_memory_desc_t *pad_md, int *ok) {
-    if (dnnl_memory_desc_equal(from, to)) return NULL;  // same layout: no reorder needed
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t prim = NULL;
-    dnnl_primitive_attr_t attr = user_scratchpad_attr();
-    if (!attr) { *ok = 0; return NULL; }
-    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (status != dnnl_success) { *ok = 0; return NULL; }
-    *pad_md = scratchpad_md(pd);
-    if (dnnl_primitive_create(&prim, pd) != dnnl_success) *ok = 0;
-    dnnl_primitive_desc_destroy(pd);
-    return prim;
-}
-
 latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
                                           int64_t stride, const int64_t padding[4], const float *weight_f32,
                                           const uint16_t *weight_f16, const float *bias, int keep_half) {
-    pthread_once(&engine_once, engine_init);
-    if (!engine_ok) return NULL;
+    if (!latent_dnnl_engine()) return NULL;
     int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3], o = out_channels;
     int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
     if (ho <= 0 || wo <= 0) return NULL;
@@ -149,11 +61,11 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
     dnnl_primitive_desc_t pd = NULL;
     ok = ok && dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
                                                   &w_any, bias ? &p->b_md : NULL, &dst_any, st, pl, pr) == dnnl_success;
-    dnnl_primitive_attr_t attr = ok ? user_scratchpad_attr() : NULL;
-    ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL) == dnnl_success;
+    dnnl_primitive_attr_t attr = ok ? latent_dnnl_user_scratchpad_attr() : NULL;
+    ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (ok) {
-        p->conv_pad = scratchpad_md(pd);
+        p->conv_pad = latent_dnnl_scratchpad_md(pd);
         p->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         p->dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
         p->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -164,14 +76,14 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
         dnnl_primitive_desc_destroy(pd);
     }
     if (ok) {
-        p->src_reorder = make_reorder(&p->src_plain, &p->src_md, &p->src_reorder_pad, &ok);
-        p->dst_reorder = make_reorder(&p->dst_md, &p->dst_plain, &p->dst_reorder_pad, &ok);
+        p->src_reorder = latent_dnnl_make_reorder(&p->src_plain, &p->src_md, &p->src_reorder_pad, &ok);
+        p->dst_reorder = latent_dnnl_make_reorder(&p->dst_md, &p->dst_plain, &p->dst_reorder_pad, &ok);
     }
     if (ok && !weight_f32 && !weight_f16) {
         // Streamed plan: no weights held; every call reorders the caller's plain weights.
         p->weight_bytes = dnnl_memory_desc_get_size(&p->w_md);
         p->w_plain = w_plain;
-        p->w_reorder = make_reorder(&w_plain, &p->w_md, &p->w_reorder_pad, &ok);
+        p->w_reorder = latent_dnnl_make_reorder(&w_plain, &p->w_md, &p->w_reorder_pad, &ok);
     } else if (ok) {
         // Weights: plain fp32 (widened from fp16 if given so) → blocked fp32, optionally narrowed to fp16
         // again (exact, because every value came from fp16 and the blocked padding is zero).
@@ -180,13 +92,13 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
         float *plain = (float *)weight_f32;
         float *owned = NULL;
         if (!plain && weight_f16) {
-            owned = scratch(count * sizeof(float));
+            owned = latent_aligned_alloc(count * sizeof(float));
             if (owned) latent_f16_to_f32(weight_f16, owned, count);
             plain = owned;
         }
         float *blocked = plain ? held_alloc(p->weight_bytes) : NULL;
         p->held_bytes = p->weight_bytes;
-        ok = blocked && reorder_once(&w_plain, plain, &p->w_md, blocked);
+        ok = blocked && latent_dnnl_reorder_once(&w_plain, plain, &p->w_md, blocked);
         free(owned);
         if (ok && keep_half) {
             size_t blocked_count = p->weight_bytes / sizeof(float);
@@ -203,7 +115,7 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
         if (!ok) { held_free(blocked, p->held_bytes); p->weights = NULL; }
     }
     if (ok && bias) {
-        p->bias = scratch((size_t)o * sizeof(float));
+        p->bias = latent_aligned_alloc((size_t)o * sizeof(float));
         ok = p->bias != NULL;
         if (ok) memcpy(p->bias, bias, (size_t)o * sizeof(float));
     }
@@ -226,48 +138,48 @@ const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *p, size_t 
 int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src, float *dst, const float *widened) {
     size_t src_bytes = p->src_reorder ? dnnl_memory_desc_get_size(&p->src_md) : 0;
     size_t dst_bytes = p->dst_reorder ? dnnl_memory_desc_get_size(&p->dst_md) : 0;
-    void *src_b = p->src_reorder ? scratch(src_bytes) : (void *)src;
-    void *dst_b = p->dst_reorder ? scratch(dst_bytes) : (void *)dst;
+    void *src_b = p->src_reorder ? latent_aligned_alloc(src_bytes) : (void *)src;
+    void *dst_b = p->dst_reorder ? latent_aligned_alloc(dst_bytes) : (void *)dst;
     int widen_here = p->half && !widened;
-    void *wide = widened ? (void *)widened : !p->half ? p->weights : scratch(p->weight_bytes);
+    void *wide = widened ? (void *)widened : !p->half ? p->weights : latent_aligned_alloc(p->weight_bytes);
     // One scratchpad buffer serves the three primitives, which run one after another.
     size_t pad_bytes = dnnl_memory_desc_get_size(&p->conv_pad);
     if (p->src_reorder && dnnl_memory_desc_get_size(&p->src_reorder_pad) > pad_bytes)
         pad_bytes = dnnl_memory_desc_get_size(&p->src_reorder_pad);
     if (p->dst_reorder && dnnl_memory_desc_get_size(&p->dst_reorder_pad) > pad_bytes)
         pad_bytes = dnnl_memory_desc_get_size(&p->dst_reorder_pad);
-    void *pad = scratch(pad_bytes);
+    void *pad = latent_aligned_alloc(pad_bytes);
     dnnl_memory_t m_src = NULL, m_srcb = NULL, m_w = NULL, m_b = NULL, m_dst = NULL, m_dstb = NULL;
     dnnl_memory_t m_pad_conv = NULL, m_pad_src = NULL, m_pad_dst = NULL;
     int ok = src_b && dst_b && wide && pad;
     if (ok && widen_here) latent_f16_to_f32(p->weights, wide, p->weight_bytes / sizeof(float));
-    ok = ok && dnnl_memory_create(&m_src, &p->src_plain, engine, (void *)src) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_srcb, &p->src_md, engine, src_b) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_w, &p->w_md, engine, wide) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_dst, &p->dst_plain, engine, dst) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_dstb, &p->dst_md, engine, dst_b) == dnnl_success;
-    if (ok && p->bias) ok = dnnl_memory_create(&m_b, &p->b_md, engine, p->bias) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_src, &p->src_plain, latent_dnnl_engine(), (void *)src) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_srcb, &p->src_md, latent_dnnl_engine(), src_b) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_w, &p->w_md, latent_dnnl_engine(), wide) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dst, &p->dst_plain, latent_dnnl_engine(), dst) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dstb, &p->dst_md, latent_dnnl_engine(), dst_b) == dnnl_success;
+    if (ok && p->bias) ok = dnnl_memory_create(&m_b, &p->b_md, latent_dnnl_engine(), p->bias) == dnnl_success;
     // A scratchpad is passed only where the primitive asked for one (an empty descriptor means none).
     if (ok && dnnl_memory_desc_get_size(&p->conv_pad))
-        ok = dnnl_memory_create(&m_pad_conv, &p->conv_pad, engine, pad) == dnnl_success;
+        ok = dnnl_memory_create(&m_pad_conv, &p->conv_pad, latent_dnnl_engine(), pad) == dnnl_success;
     if (ok && p->src_reorder) {
         if (dnnl_memory_desc_get_size(&p->src_reorder_pad))
-            ok = dnnl_memory_create(&m_pad_src, &p->src_reorder_pad, engine, pad) == dnnl_success;
+            ok = dnnl_memory_create(&m_pad_src, &p->src_reorder_pad, latent_dnnl_engine(), pad) == dnnl_success;
         dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_src}, {DNNL_ARG_TO, m_srcb}, {DNNL_ARG_SCRATCHPAD, m_pad_src}};
-        ok = ok && run(p->src_reorder, m_pad_src ? 3 : 2, a);
+        ok = ok && latent_dnnl_run(p->src_reorder, m_pad_src ? 3 : 2, a);
     }
     if (ok) {
         dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, m_srcb}, {DNNL_ARG_WEIGHTS, m_w}, {DNNL_ARG_DST, m_dstb}};
         int n = 3;
         if (m_pad_conv) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m_pad_conv};
         if (m_b) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m_b};
-        ok = run(p->conv, n, a);
+        ok = latent_dnnl_run(p->conv, n, a);
     }
     if (ok && p->dst_reorder) {
         if (dnnl_memory_desc_get_size(&p->dst_reorder_pad))
-            ok = dnnl_memory_create(&m_pad_dst, &p->dst_reorder_pad, engine, pad) == dnnl_success;
+            ok = dnnl_memory_create(&m_pad_dst, &p->dst_reorder_pad, latent_dnnl_engine(), pad) == dnnl_success;
         dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_dstb}, {DNNL_ARG_TO, m_dst}, {DNNL_ARG_SCRATCHPAD, m_pad_dst}};
-        ok = ok && run(p->dst_reorder, m_pad_dst ? 3 : 2, a);
+        ok = ok && latent_dnnl_run(p->dst_reorder, m_pad_dst ? 3 : 2, a);
     }
     dnnl_memory_destroy(m_src); dnnl_memory_destroy(m_srcb); dnnl_memory_destroy(m_w);
     dnnl_memory_destroy(m_b); dnnl_memory_destroy(m_dst); dnnl_memory_destroy(m_dstb);
@@ -305,14 +217,14 @@ int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *sr
     if (!p->w_reorder) return latent_conv_plan_execute_widened(p, src, dst, plain);  // layouts coincide
     dnnl_memory_t a = NULL, b = NULL, m_pad = NULL;
     size_t pad_bytes = dnnl_memory_desc_get_size(&p->w_reorder_pad);
-    void *pad = pad_bytes ? scratch(pad_bytes) : NULL;
+    void *pad = pad_bytes ? latent_aligned_alloc(pad_bytes) : NULL;
     int ok = !pad_bytes || pad;
-    ok = ok && dnnl_memory_create(&a, &p->w_plain, engine, (void *)plain) == dnnl_success;
-    ok = ok && dnnl_memory_create(&b, &p->w_md, engine, blocked) == dnnl_success;
-    if (ok && pad) ok = dnnl_memory_create(&m_pad, &p->w_reorder_pad, engine, pad) == dnnl_success;
+    ok = ok && dnnl_memory_create(&a, &p->w_plain, latent_dnnl_engine(), (void *)plain) == dnnl_success;
+    ok = ok && dnnl_memory_create(&b, &p->w_md, latent_dnnl_engine(), blocked) == dnnl_success;
+    if (ok && pad) ok = dnnl_memory_create(&m_pad, &p->w_reorder_pad, latent_dnnl_engine(), pad) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, m_pad}};
-        ok = run(p->w_reorder, m_pad ? 3 : 2, args);
+        ok = latent_dnnl_run(p->w_reorder, m_pad ? 3 : 2, args);
     }
     dnnl_memory_destroy(a);
     dnnl_memory_destroy(b);
@@ -325,10 +237,10 @@ int latent_conv_plan_plain_weights(const latent_conv_plan *p, float *out) {
     if (!p->weights) return 0;  // streamed plans hold no weights
     dnnl_memory_desc_t plain;
     if (dnnl_memory_desc_init_by_tag(&plain, 4, p->w_md.dims, dnnl_f32, dnnl_oihw) != dnnl_success) return 0;
-    void *wide = p->half ? scratch(p->weight_bytes) : p->weights;
+    void *wide = p->half ? latent_aligned_alloc(p->weight_bytes) : p->weights;
     if (!wide) return 0;
     if (p->half) latent_f16_to_f32(p->weights, wide, p->weight_bytes / sizeof(float));
-    int ok = reorder_once(&p->w_md, wide, &plain, out);
+    int ok = latent_dnnl_reorder_once(&p->w_md, wide, &plain, out);
     if (p->half) free(wide);
     return ok;
 }

@@ -8,10 +8,9 @@
 // applied here in place. Static, because oneDNN 2.6 takes run-time output scales only on its slow non-AMX
 // paths (matmul) or not at all (convolution).
 //
-// Every primitive uses a user-managed scratchpad passed per call: Debian's oneDNN (no concurrent-execution
-// build option) otherwise shares a thread-local scratchpad sized on the creating thread, which corrupts
-// results when a primitive runs on another thread (see conv_dnnl.c).
+// Every primitive uses a user-managed scratchpad passed per call (why: dnnl_support.h).
 #include "CLatentKernels.h"
+#include "dnnl_support.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,16 +30,6 @@ struct latent_lowp_op {
     size_t outer, channels, inner; // output viewed as [outer, channels, inner] for the dequantisation
     const char *impl;
 };
-
-static dnnl_engine_t engine;
-static int engine_ok;
-static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static void engine_init(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success; }
-
-static void *aligned(size_t bytes) {
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
-}
 
 // ---- a two-way (or n-way) split over the cores for the element-wise passes ---------------------------------
 
@@ -122,22 +111,12 @@ static void dequant_cols_range(void *c, size_t b, size_t e, int part) {
     }
 }
 
-// ---- shared plumbing ----------------------------------------------------------------------------------------
-
-static dnnl_primitive_attr_t user_scratchpad_attr(void) {
-    dnnl_primitive_attr_t attr = NULL;
-    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
-    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return NULL;
-    }
-    return attr;
-}
+// ---- shared plumbing (dnnl_support.h) -------------------------------------------------------------------------
 
 /// The primitive's attributes: user scratchpad, and for int8 the per-output-channel weight scales
 /// (dimension `channel_dim` of the destination) as static output scales.
 static dnnl_primitive_attr_t primitive_attr(const float *weight_scale, int64_t channels, int channel_dim) {
-    dnnl_primitive_attr_t attr = user_scratchpad_attr();
+    dnnl_primitive_attr_t attr = latent_dnnl_user_scratchpad_attr();
     if (attr && weight_scale
         && dnnl_primitive_attr_set_output_scales(attr, channels, 1 << channel_dim, weight_scale) != dnnl_success) {
         dnnl_primitive_attr_destroy(attr);
@@ -147,64 +126,18 @@ static dnnl_primitive_attr_t primitive_attr(const float *weight_scale, int64_t c
 }
 
 static size_t scratchpad_bytes(const_dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    return md ? dnnl_memory_desc_get_size(md) : 0;
+    dnnl_memory_desc_t md = latent_dnnl_scratchpad_md(pd);
+    return dnnl_memory_desc_get_size(&md);
 }
 
-static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
-    dnnl_stream_t stream;
-    if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return 0;
-    int ok = dnnl_primitive_execute(prim, stream, nargs, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
-    dnnl_stream_destroy(stream);
-    return ok;
-}
-
-static int reorder_once(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to) {
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t prim;
-    dnnl_memory_t a = NULL, b = NULL, pad = NULL;
-    dnnl_primitive_attr_t attr = user_scratchpad_attr();
-    if (!attr) return 0;
-    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from_md, engine, to_md, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (status != dnnl_success) return 0;
-    const dnnl_memory_desc_t *pad_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    dnnl_memory_desc_t pad_copy;
-    size_t pad_bytes = pad_md ? dnnl_memory_desc_get_size(pad_md) : 0;
-    if (pad_bytes) pad_copy = *pad_md;
-    int ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
-    dnnl_primitive_desc_destroy(pd);
-    if (!ok) return 0;
-    void *pad_buffer = pad_bytes ? aligned(pad_bytes) : NULL;
-    ok = (!pad_bytes || pad_buffer) && dnnl_memory_create(&a, from_md, engine, from) == dnnl_success
-        && dnnl_memory_create(&b, to_md, engine, to) == dnnl_success;
-    if (ok && pad_bytes) ok = dnnl_memory_create(&pad, &pad_copy, engine, pad_buffer) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, pad}};
-        ok = run(prim, pad ? 3 : 2, args);
-    }
-    dnnl_memory_destroy(a);
-    dnnl_memory_destroy(b);
-    dnnl_memory_destroy(pad);
-    free(pad_buffer);
-    dnnl_primitive_destroy(prim);
-    return ok;
-}
-
+/// A reorder primitive (see `latent_dnnl_make_reorder`) whose scratchpad need raises `*pad` to fit.
 static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, size_t *pad,
                                      int *ok) {
-    if (dnnl_memory_desc_equal(from, to)) return NULL;
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t prim = NULL;
-    dnnl_primitive_attr_t attr = user_scratchpad_attr();
-    if (!attr) { *ok = 0; return NULL; }
-    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (status != dnnl_success) { *ok = 0; return NULL; }
-    size_t bytes = scratchpad_bytes(pd);
+    dnnl_memory_desc_t pad_md;
+    memset(&pad_md, 0, sizeof pad_md);
+    dnnl_primitive_t prim = latent_dnnl_make_reorder(from, to, &pad_md, ok);
+    size_t bytes = dnnl_memory_desc_get_size(&pad_md);
     if (bytes > *pad) *pad = bytes;
-    if (dnnl_primitive_create(&prim, pd) != dnnl_success) *ok = 0;
-    dnnl_primitive_desc_destroy(pd);
     return prim;
 }
 
@@ -221,8 +154,8 @@ static void quantize_rows(const float *w, int8_t *q, float *scale, size_t rows, 
 
 /// Quantises `[rows, per]` fp32 weights into a new s8 buffer and `p->weight_scale`; NULL when out of memory.
 static int8_t *quantize_weights(latent_lowp_op *p, const float *weight, size_t rows, size_t per) {
-    int8_t *q = aligned(rows * per);
-    p->weight_scale = aligned(rows * sizeof(float));
+    int8_t *q = latent_aligned_alloc(rows * per);
+    p->weight_scale = latent_aligned_alloc(rows * sizeof(float));
     if (!q || !p->weight_scale) { free(q); return NULL; }
     quantize_rows(weight, q, p->weight_scale, rows, per);
     return q;
@@ -243,19 +176,19 @@ static int finish(latent_lowp_op *p, dnnl_primitive_desc_t pd, const dnnl_memory
     if (ok) p->src_reorder = make_reorder(&p->src_user, &p->src_md, &p->scratchpad_bytes, &ok);
     if (ok) p->dst_reorder = make_reorder(&p->dst_md, &p->dst_user, &p->scratchpad_bytes, &ok);
     if (!ok) return 0;
-    p->weights = aligned(dnnl_memory_desc_get_size(&p->w_md));
+    p->weights = latent_aligned_alloc(dnnl_memory_desc_get_size(&p->w_md));
     if (!p->weights) return 0;
     if (quantized) {
         // Plain s8 weights in the same logical layout as the fp32 ones, then oneDNN's reorder (which also
         // computes the compensation an s8 source needs).
         dnnl_memory_desc_t w_plain_s8 = *w_plain_f32;
         w_plain_s8.data_type = dnnl_s8;
-        ok = reorder_once(&w_plain_s8, (void *)quantized, &p->w_md, p->weights);
+        ok = latent_dnnl_reorder_once(&w_plain_s8, (void *)quantized, &p->w_md, p->weights);
     } else {
-        ok = reorder_once(w_plain_f32, (void *)weight, &p->w_md, p->weights);
+        ok = latent_dnnl_reorder_once(w_plain_f32, (void *)weight, &p->w_md, p->weights);
     }
     if (ok && bias) {
-        p->bias = aligned(out_channels * sizeof(float));
+        p->bias = latent_aligned_alloc(out_channels * sizeof(float));
         ok = p->bias != NULL;
         if (ok) memcpy(p->bias, bias, out_channels * sizeof(float));
     }
@@ -265,8 +198,7 @@ static int finish(latent_lowp_op *p, dnnl_primitive_desc_t pd, const dnnl_memory
 latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
                                         int64_t stride, const int64_t padding[4], const float *weight,
                                         const float *bias, int precision) {
-    pthread_once(&engine_once, engine_init);
-    if (!engine_ok || (precision != LATENT_PRECISION_BF16 && precision != LATENT_PRECISION_INT8)) return NULL;
+    if (!latent_dnnl_engine() || (precision != LATENT_PRECISION_BF16 && precision != LATENT_PRECISION_INT8)) return NULL;
     int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3], o = out_channels;
     int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
     if (ho <= 0 || wo <= 0) return NULL;
@@ -294,7 +226,7 @@ latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_chan
                                                   &w_any, (bias && !int8) ? &p->b_md : NULL, &dst_any, st, pl, pr)
         == dnnl_success;
     dnnl_primitive_attr_t attr = ok ? primitive_attr(p->weight_scale, o, 1) : NULL;
-    ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL) == dnnl_success;
+    ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
     p->src_count = (size_t)(n * c * h * w);
     p->outer = (size_t)n, p->channels = (size_t)o, p->inner = (size_t)(ho * wo);
@@ -307,8 +239,7 @@ latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_chan
 
 latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int64_t out_features,
                                           const float *weight, const float *bias, int precision) {
-    pthread_once(&engine_once, engine_init);
-    if (!engine_ok || (precision != LATENT_PRECISION_BF16 && precision != LATENT_PRECISION_INT8)) return NULL;
+    if (!latent_dnnl_engine() || (precision != LATENT_PRECISION_BF16 && precision != LATENT_PRECISION_INT8)) return NULL;
     latent_lowp_op *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->precision = precision;
@@ -331,7 +262,7 @@ latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int
     dnnl_primitive_desc_t pd = NULL;
     ok = ok && dnnl_matmul_desc_init(&md, &src_md, &w_any, (bias && !int8) ? &p->b_md : NULL, &dst_md) == dnnl_success;
     dnnl_primitive_attr_t attr = ok ? primitive_attr(p->weight_scale, n, 1) : NULL;
-    ok = ok && attr && dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) == dnnl_success;
+    ok = ok && attr && dnnl_primitive_desc_create(&pd, &md, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
     p->src_count = (size_t)(m * k);
     p->outer = 1, p->channels = (size_t)n, p->inner = (size_t)m;  // columns are channels; see execute
@@ -344,7 +275,7 @@ latent_lowp_op *latent_lowp_linear_create(int64_t rows, int64_t in_features, int
 
 static int execute(const latent_lowp_op *p, const float *src, float *dst, int columns_are_channels) {
     int int8 = p->precision == LATENT_PRECISION_INT8;
-    int8_t *q = int8 ? aligned(p->src_count) : NULL;
+    int8_t *q = int8 ? latent_aligned_alloc(p->src_count) : NULL;
     float x_scale = 1;
     if (int8) {
         if (!q) return 0;
@@ -353,39 +284,39 @@ static int execute(const latent_lowp_op *p, const float *src, float *dst, int co
     const void *user_src = int8 ? (const void *)q : (const void *)src;
     size_t src_bytes = p->src_reorder ? dnnl_memory_desc_get_size(&p->src_md) : 0;
     size_t dst_bytes = p->dst_reorder ? dnnl_memory_desc_get_size(&p->dst_md) : 0;
-    void *src_b = p->src_reorder ? aligned(src_bytes) : (void *)user_src;
-    void *dst_b = p->dst_reorder ? aligned(dst_bytes) : (void *)dst;
+    void *src_b = p->src_reorder ? latent_aligned_alloc(src_bytes) : (void *)user_src;
+    void *dst_b = p->dst_reorder ? latent_aligned_alloc(dst_bytes) : (void *)dst;
     dnnl_memory_t m_src = NULL, m_srcb = NULL, m_w = NULL, m_b = NULL, m_dst = NULL, m_dstb = NULL, m_pad = NULL;
     // One scratchpad serves the three primitives: they run one after another.
-    void *pad = p->scratchpad_bytes ? aligned(p->scratchpad_bytes) : NULL;
+    void *pad = p->scratchpad_bytes ? latent_aligned_alloc(p->scratchpad_bytes) : NULL;
     int ok = src_b && dst_b && (!p->scratchpad_bytes || pad);
     if (ok && pad) {
         dnnl_dims_t pad_dims = {(int64_t)p->scratchpad_bytes};
         dnnl_memory_desc_t pad_md;
         ok = dnnl_memory_desc_init_by_tag(&pad_md, 1, pad_dims, dnnl_u8, dnnl_x) == dnnl_success
-            && dnnl_memory_create(&m_pad, &pad_md, engine, pad) == dnnl_success;
+            && dnnl_memory_create(&m_pad, &pad_md, latent_dnnl_engine(), pad) == dnnl_success;
     }
-    ok = ok && dnnl_memory_create(&m_src, &p->src_user, engine, (void *)user_src) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_srcb, &p->src_md, engine, src_b) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_w, &p->w_md, engine, p->weights) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_dst, &p->dst_user, engine, dst) == dnnl_success;
-    ok = ok && dnnl_memory_create(&m_dstb, &p->dst_md, engine, dst_b) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_src, &p->src_user, latent_dnnl_engine(), (void *)user_src) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_srcb, &p->src_md, latent_dnnl_engine(), src_b) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_w, &p->w_md, latent_dnnl_engine(), p->weights) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dst, &p->dst_user, latent_dnnl_engine(), dst) == dnnl_success;
+    ok = ok && dnnl_memory_create(&m_dstb, &p->dst_md, latent_dnnl_engine(), dst_b) == dnnl_success;
     int fused_bias = p->bias && !int8;
-    if (ok && fused_bias) ok = dnnl_memory_create(&m_b, &p->b_md, engine, p->bias) == dnnl_success;
+    if (ok && fused_bias) ok = dnnl_memory_create(&m_b, &p->b_md, latent_dnnl_engine(), p->bias) == dnnl_success;
     if (ok && p->src_reorder) {
         dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_src}, {DNNL_ARG_TO, m_srcb}, {DNNL_ARG_SCRATCHPAD, m_pad}};
-        ok = run(p->src_reorder, m_pad ? 3 : 2, a);
+        ok = latent_dnnl_run(p->src_reorder, m_pad ? 3 : 2, a);
     }
     if (ok) {
         dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, m_srcb}, {DNNL_ARG_WEIGHTS, m_w}, {DNNL_ARG_DST, m_dstb}};
         int nargs = 3;
         if (fused_bias) a[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m_b};
         if (m_pad) a[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m_pad};
-        ok = run(p->prim, nargs, a);
+        ok = latent_dnnl_run(p->prim, nargs, a);
     }
     if (ok && p->dst_reorder) {
         dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, m_dstb}, {DNNL_ARG_TO, m_dst}, {DNNL_ARG_SCRATCHPAD, m_pad}};
-        ok = run(p->dst_reorder, m_pad ? 3 : 2, a);
+        ok = latent_dnnl_run(p->dst_reorder, m_pad ? 3 : 2, a);
     }
     dnnl_memory_destroy(m_src); dnnl_memory_destroy(m_srcb); dnnl_memory_destroy(m_w);
     dnnl_memory_destroy(m_b); dnnl_memory_destroy(m_dst); dnnl_memory_destroy(m_dstb); dnnl_memory_destroy(m_pad);

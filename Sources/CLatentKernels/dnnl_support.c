@@ -1,0 +1,93 @@
+// oneDNN plumbing shared by conv_dnnl.c and lowp_dnnl.c; see dnnl_support.h (why scratchpads are per call).
+#include "dnnl_support.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t engine;
+static int engine_ok;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static void engine_init(void) { engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success; }
+
+dnnl_engine_t latent_dnnl_engine(void) {
+    pthread_once(&engine_once, engine_init);
+    return engine_ok ? engine : NULL;
+}
+
+dnnl_primitive_attr_t latent_dnnl_user_scratchpad_attr(void) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
+dnnl_memory_desc_t latent_dnnl_scratchpad_md(const_dnnl_primitive_desc_t pd) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    dnnl_memory_desc_t zero;
+    memset(&zero, 0, sizeof zero);
+    return md ? *md : zero;
+}
+
+void *latent_aligned_alloc(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+int latent_dnnl_run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
+    dnnl_stream_t stream;
+    if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return 0;
+    int ok = dnnl_primitive_execute(prim, stream, nargs, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
+    dnnl_stream_destroy(stream);
+    return ok;
+}
+
+int latent_dnnl_reorder_once(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to) {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a = NULL, b = NULL, pad = NULL;
+    dnnl_primitive_attr_t attr = latent_dnnl_user_scratchpad_attr();
+    if (!attr) return 0;
+    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from_md, engine, to_md, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (status != dnnl_success) return 0;
+    dnnl_memory_desc_t pad_md = latent_dnnl_scratchpad_md(pd);
+    int ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    if (!ok) return 0;
+    void *pad_buffer = latent_aligned_alloc(dnnl_memory_desc_get_size(&pad_md));
+    ok = pad_buffer != NULL;
+    ok = ok && dnnl_memory_create(&a, from_md, engine, from) == dnnl_success;
+    ok = ok && dnnl_memory_create(&b, to_md, engine, to) == dnnl_success;
+    if (ok && dnnl_memory_desc_get_size(&pad_md))
+        ok = dnnl_memory_create(&pad, &pad_md, engine, pad_buffer) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}, {DNNL_ARG_SCRATCHPAD, pad}};
+        ok = latent_dnnl_run(prim, pad ? 3 : 2, args);
+    }
+    dnnl_memory_destroy(a);
+    dnnl_memory_destroy(b);
+    dnnl_memory_destroy(pad);
+    free(pad_buffer);
+    dnnl_primitive_destroy(prim);
+    return ok;
+}
+
+dnnl_primitive_t latent_dnnl_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                          dnnl_memory_desc_t *pad_md, int *ok) {
+    if (dnnl_memory_desc_equal(from, to)) return NULL;  // same layout: no reorder needed
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim = NULL;
+    dnnl_primitive_attr_t attr = latent_dnnl_user_scratchpad_attr();
+    if (!attr) { *ok = 0; return NULL; }
+    dnnl_status_t status = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (status != dnnl_success) { *ok = 0; return NULL; }
+    *pad_md = latent_dnnl_scratchpad_md(pd);
+    if (dnnl_primitive_create(&prim, pd) != dnnl_success) *ok = 0;
+    dnnl_primitive_desc_destroy(pd);
+    return prim;
+}
+

@@ -1,0 +1,30 @@
+// oneDNN plumbing shared by the convolution plans (conv_dnnl.c) and the reduced-precision operations
+// (lowp_dnnl.c): one CPU engine, user-managed scratchpads, synchronous execution and reorders.
+//
+// Every primitive is created with a user-managed scratchpad. With the library-managed default, oneDNN
+// (built without DNNL_ENABLE_CONCURRENT_EXEC, as Debian's is) shares one *thread-local* scratchpad between
+// primitives, sized on the thread that created them: a primitive executed on another thread (Swift tasks
+// hop threads; tests and the server run layers concurrently) reads and writes whatever that thread's
+// scratchpad holds, silently corrupting results. A scratchpad passed per call makes execution thread-safe.
+#ifndef LATENT_DNNL_SUPPORT_H
+#define LATENT_DNNL_SUPPORT_H
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+
+/// The process's oneDNN CPU engine, created on first use; NULL when oneDNN cannot create one.
+dnnl_engine_t latent_dnnl_engine(void);
+/// Attributes asking for a user-managed scratchpad; NULL when that fails.
+dnnl_primitive_attr_t latent_dnnl_user_scratchpad_attr(void);
+/// The scratchpad a primitive descriptor asks for (a zero descriptor when none).
+dnnl_memory_desc_t latent_dnnl_scratchpad_md(const_dnnl_primitive_desc_t pd);
+/// `bytes` (at least 64) aligned to 64; NULL when out of memory. Freed with `free`.
+void *latent_aligned_alloc(size_t bytes);
+/// Executes `prim` on a fresh stream and waits for it. Returns 0 on failure.
+int latent_dnnl_run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
+/// Reorders `from` (described by `from_md`) into `to` once, with a temporary primitive. Returns 0 on failure.
+int latent_dnnl_reorder_once(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to);
+/// A reorder primitive between two layouts (NULL when they are equal: nothing to do); its scratchpad
+/// descriptor goes to `pad_md`; `*ok` is cleared on failure.
+dnnl_primitive_t latent_dnnl_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                          dnnl_memory_desc_t *pad_md, int *ok);
+#endif
