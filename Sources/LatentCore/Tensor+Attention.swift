@@ -5,7 +5,7 @@ import Foundation
 private let queryBlock = 512
 
 /// Whether the fused kernel is used for a problem. Measured in bench/attention_bench.c
-/// (docs/performance-attention.md): it wins 1.4–2.8× on every problem with ≥ 512 queries and heads up to 80
+/// (docs/performance.md, wave 3b): it wins 1.4–2.8× on every problem with ≥ 512 queries and heads up to 80
 /// wide (the UNet's top two levels, self and cross, at any image size), where OpenBLAS runs its k = D and
 /// k = 77 GEMMs far below peak. Below 512 queries a call costs at most a few milliseconds either way, and wide
 /// heads over long key sequences (D = 160 self-attention, the VAE's single 512-wide head) run near peak in
