@@ -33,7 +33,7 @@ extension VAEDecoder {
     /// channel count is unchanged).
     private func resnetInBands(_ block: ResnetBlock2D, _ x: inout Tensor, bandElements: Int) {
         let first = GroupNormStatistics(x, groups: block.norm1.groups, epsilon: block.norm1.epsilon)
-        let hidden = convolveInBands(x, outChannels: block.conv1.outChannels, bandElements: bandElements) { band, start, height in
+        var hidden = convolveInBands(x, outChannels: block.conv1.outChannels, bandElements: bandElements) { band, start, height in
             var normalised = groupNorm(band, statistics: first, weight: block.norm1.weight, bias: block.norm1.bias, applySiLU: true)
             zeroRowsOutside(&normalised, start: start, height: height)
             return block.conv1(normalised)
@@ -41,8 +41,13 @@ extension VAEDecoder {
         let second = GroupNormStatistics(hidden, groups: block.norm2.groups, epsilon: block.norm2.epsilon)
         let rows = bandHeight(hidden, bandElements: bandElements)
         let height = hidden.shape[2]
+        let outputShape = hidden.shape
         let sameShape = x.shape == hidden.shape && block.shortcut == nil
-        var out = sameShape ? Tensor(shape: [0], scalars: []) : Tensor(zeros: hidden.shape)
+        // A block that narrows the channels (256 → 128 at the last level) writes its output into the front of
+        // x's storage: output plane p, rows r…, sits at the offsets of x's plane p, rows r…, which this band's
+        // residual has already copied and no later band reads (the decode's peak is this block: −¼ of it).
+        let narrowing = !sameShape && hidden.count <= x.count
+        var out = sameShape || narrowing ? Tensor(shape: [0], scalars: []) : Tensor(zeros: hidden.shape)
         var start = 0
         while start < height {
             var normalised = groupNorm(
@@ -54,10 +59,21 @@ extension VAEDecoder {
             let residual = rowBand(x, start: start, count: valid)
             y.add(block.shortcut.map { $0(residual) } ?? residual)
             // Band `start` of x is read only by this band's residual, so it may be overwritten now.
-            if sameShape { writeRows(y, into: &x, at: start) } else { writeRows(y, into: &out, at: start) }
+            if sameShape {
+                writeRows(y, into: &x, at: start)
+            } else if narrowing {
+                writeRows(y, intoStorageOf: &x, height: height, at: start)
+            } else {
+                writeRows(y, into: &out, at: start)
+            }
             start += rows
         }
-        if !sameShape { x = out }
+        if narrowing {
+            hidden = Tensor(shape: [0], scalars: [])  // free it before the copy below
+            x = Tensor(shape: outputShape, scalars: Array(x.scalars.prefix(outputShape.reduce(1, *))))
+        } else if !sameShape {
+            x = out
+        }
     }
 
     /// Nearest 2× upsampling and the following 3×3 convolution over row bands.
@@ -130,6 +146,20 @@ func writeRows(_ band: Tensor, into x: inout Tensor, at start: Int) {
         x.scalars.withUnsafeMutableBufferPointer { dst in
             for plane in 0..<(n * c) {
                 (dst.baseAddress! + (plane * h + start) * w).update(from: src.baseAddress! + plane * rows * w, count: rows * w)
+            }
+        }
+    }
+}
+
+/// Copies `band` `[N, C, r, W]` into rows `start ..< start+r` of an `[N, C, height, W]` tensor laid out at the
+/// front of `x`'s storage (`x` holds at least that many floats; its shape is left alone).
+func writeRows(_ band: Tensor, intoStorageOf x: inout Tensor, height: Int, at start: Int) {
+    let (planes, rows, w) = (band.shape[0] * band.shape[1], band.shape[2], band.shape[3])
+    precondition(planes * height * w <= x.count && start + rows <= height, "band \(band.shape) does not fit \(x.shape)")
+    band.scalars.withUnsafeBufferPointer { src in
+        x.scalars.withUnsafeMutableBufferPointer { dst in
+            for plane in 0..<planes {
+                (dst.baseAddress! + (plane * height + start) * w).update(from: src.baseAddress! + plane * rows * w, count: rows * w)
             }
         }
     }
