@@ -42,25 +42,16 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
                                           int64_t stride, const int64_t padding[4], const float *weight_f32,
                                           const uint16_t *weight_f16, const float *bias, int keep_half) {
     if (!latent_dnnl_engine()) return NULL;
-    int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3], o = out_channels;
+    int64_t c = shape[1], h = shape[2], w = shape[3], o = out_channels;
     int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
     if (ho <= 0 || wo <= 0) return NULL;
     latent_conv_plan *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    dnnl_dims_t sd = {n, c, h, w}, wd = {o, c, kh, kw}, bd = {o}, dd = {n, o, ho, wo}, st = {stride, stride};
-    dnnl_dims_t pl = {padding[0], padding[1]}, pr = {padding[2], padding[3]};
-    dnnl_memory_desc_t w_plain, src_any, w_any, dst_any;
-    int ok = dnnl_memory_desc_init_by_tag(&p->src_plain, 4, sd, dnnl_f32, dnnl_nchw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&p->dst_plain, 4, dd, dnnl_f32, dnnl_nchw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&p->b_md, 1, bd, dnnl_f32, dnnl_x) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) == dnnl_success;
+    dnnl_memory_desc_t w_plain;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
-    ok = ok && dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-                                                  &w_any, bias ? &p->b_md : NULL, &dst_any, st, pl, pr) == dnnl_success;
+    int ok = latent_dnnl_conv_descs(shape, o, kh, kw, stride, padding, dnnl_f32, dnnl_f32, bias != NULL, &p->src_plain,
+                                    &p->dst_plain, &w_plain, &p->b_md, &cd);
     dnnl_primitive_attr_t attr = ok ? latent_dnnl_user_scratchpad_attr() : NULL;
     ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);

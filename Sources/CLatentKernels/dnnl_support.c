@@ -91,3 +91,23 @@ dnnl_primitive_t latent_dnnl_make_reorder(const dnnl_memory_desc_t *from, const 
     return prim;
 }
 
+int latent_dnnl_conv_descs(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw, int64_t stride,
+                           const int64_t padding[4], dnnl_data_type_t src_type, dnnl_data_type_t compute_type,
+                           int with_bias, dnnl_memory_desc_t *src_user, dnnl_memory_desc_t *dst_user,
+                           dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md, dnnl_convolution_desc_t *cd) {
+    int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3], o = out_channels;
+    int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
+    if (ho <= 0 || wo <= 0) return 0;
+    dnnl_dims_t sd = {n, c, h, w}, wd = {o, c, kh, kw}, bd = {o}, dd = {n, o, ho, wo}, st = {stride, stride};
+    dnnl_dims_t pl = {padding[0], padding[1]}, pr = {padding[2], padding[3]};
+    dnnl_memory_desc_t src_any, w_any, dst_any;
+    return dnnl_memory_desc_init_by_tag(src_user, 4, sd, src_type, dnnl_nchw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(dst_user, 4, dd, dnnl_f32, dnnl_nchw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(w_plain, 4, wd, dnnl_f32, dnnl_oihw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(b_md, 1, bd, dnnl_f32, dnnl_x) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&src_any, 4, sd, compute_type, dnnl_format_tag_any) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&w_any, 4, wd, compute_type, dnnl_format_tag_any) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+        && dnnl_convolution_forward_desc_init(cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
+                                              with_bias ? b_md : NULL, &dst_any, st, pl, pr) == dnnl_success;
+}

@@ -27,4 +27,12 @@ int latent_dnnl_reorder_once(const dnnl_memory_desc_t *from_md, void *from, cons
 /// descriptor goes to `pad_md`; `*ok` is cleared on failure.
 dnnl_primitive_t latent_dnnl_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                           dnnl_memory_desc_t *pad_md, int *ok);
+/// Descriptors of a 2-D convolution of `shape` `[N, C, H, W]` by `[O, C, kh, kw]` weights (padding
+/// `{top, left, bottom, right}`): the caller's plain NCHW source (`src_type`) and f32 destination, plain OIHW f32
+/// weights, an `[O]` f32 bias, and the forward convolution computing in `compute_type` with layouts left to
+/// oneDNN (`format_tag_any`) and an f32 destination. Returns 0 on failure.
+int latent_dnnl_conv_descs(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw, int64_t stride,
+                           const int64_t padding[4], dnnl_data_type_t src_type, dnnl_data_type_t compute_type,
+                           int with_bias, dnnl_memory_desc_t *src_user, dnnl_memory_desc_t *dst_user,
+                           dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md, dnnl_convolution_desc_t *cd);
 #endif

@@ -209,22 +209,12 @@ latent_lowp_op *latent_lowp_conv_create(const int64_t shape[4], int64_t out_chan
     dnnl_data_type_t low = int8 ? dnnl_s8 : dnnl_bf16;
     int8_t *quantized = int8 ? quantize_weights(p, weight, (size_t)o, (size_t)(c * kh * kw)) : NULL;
     if (int8 && !quantized) { latent_lowp_destroy(p); return NULL; }
-    dnnl_dims_t sd = {n, c, h, w}, wd = {o, c, kh, kw}, bd = {o}, dd = {n, o, ho, wo}, st = {stride, stride};
-    dnnl_dims_t pl = {padding[0], padding[1]}, pr = {padding[2], padding[3]};
-    dnnl_memory_desc_t w_plain, src_any, w_any, dst_any;
-    int ok = dnnl_memory_desc_init_by_tag(&p->src_user, 4, sd, int8 ? dnnl_s8 : dnnl_f32, dnnl_nchw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&p->dst_user, 4, dd, dnnl_f32, dnnl_nchw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&p->b_md, 1, bd, dnnl_f32, dnnl_x) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&src_any, 4, sd, low, dnnl_format_tag_any) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&w_any, 4, wd, low, dnnl_format_tag_any) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) == dnnl_success;
+    dnnl_memory_desc_t w_plain;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     // int8: the bias is added after dequantisation, so the primitive has none.
-    ok = ok && dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-                                                  &w_any, (bias && !int8) ? &p->b_md : NULL, &dst_any, st, pl, pr)
-        == dnnl_success;
+    int ok = latent_dnnl_conv_descs(shape, o, kh, kw, stride, padding, int8 ? dnnl_s8 : dnnl_f32, low, bias && !int8,
+                                    &p->src_user, &p->dst_user, &w_plain, &p->b_md, &cd);
     dnnl_primitive_attr_t attr = ok ? primitive_attr(p->weight_scale, o, 1) : NULL;
     ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
