@@ -21,6 +21,7 @@ struct latent_conv_plan {
     size_t weight_bytes; // bytes of the blocked fp32 weights
     size_t held_bytes;   // bytes of `weights` as allocated (see held_alloc)
     int half;
+    int winograd;                    // the Winograd F(4×4, 3×3) algorithm (weightless, like a streamed plan)
     dnnl_primitive_t w_reorder;      // streamed plans: plain oihw fp32 → blocked, per call
     dnnl_memory_desc_t w_plain, w_reorder_pad;
     float *bias;
@@ -40,8 +41,9 @@ static void held_free(void *p, size_t bytes) {
 
 latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
                                           int64_t stride, const int64_t padding[4], const float *weight_f32,
-                                          const uint16_t *weight_f16, const float *bias, int keep_half) {
+                                          const uint16_t *weight_f16, const float *bias, int keep_half, int winograd) {
     if (!latent_dnnl_engine()) return NULL;
+    if (winograd && (kh != 3 || kw != 3 || stride != 1)) return NULL;
     int64_t c = shape[1], h = shape[2], w = shape[3], o = out_channels;
     int64_t ho = (h + padding[0] + padding[2] - kh) / stride + 1, wo = (w + padding[1] + padding[3] - kw) / stride + 1;
     if (ho <= 0 || wo <= 0) return NULL;
@@ -52,6 +54,14 @@ latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_ch
     dnnl_primitive_desc_t pd = NULL;
     int ok = latent_dnnl_conv_descs(shape, o, kh, kw, stride, padding, dnnl_f32, dnnl_f32, bias != NULL, &p->src_plain,
                                     &p->dst_plain, &w_plain, &p->b_md, &cd);
+    if (winograd) {
+        // Winograd-domain weights are 4× the plain ones in fp32, too large to hold: the plan is weightless
+        // and the caller transforms plain weights per call (`latent_conv_plan_transform_weights`).
+        cd.alg_kind = dnnl_convolution_winograd;
+        weight_f32 = NULL;
+        weight_f16 = NULL;
+        p->winograd = 1;
+    }
     dnnl_primitive_attr_t attr = ok ? latent_dnnl_user_scratchpad_attr() : NULL;
     ok = ok && attr && dnnl_primitive_desc_create(&pd, &cd, attr, latent_dnnl_engine(), NULL) == dnnl_success;
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -202,10 +212,12 @@ size_t latent_conv_plan_weight_bytes(const latent_conv_plan *p) {
 
 size_t latent_conv_plan_blocked_weight_count(const latent_conv_plan *p) { return p->weight_bytes / sizeof(float); }
 
-int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *src, float *dst, const float *plain,
-                                      float *blocked) {
-    if (p->weights) return 0;  // not a streamed plan
-    if (!p->w_reorder) return latent_conv_plan_execute_widened(p, src, dst, plain);  // layouts coincide
+int latent_conv_plan_transform_weights(const latent_conv_plan *p, const float *plain, float *blocked) {
+    if (p->weights) return 0;  // not a weightless plan
+    if (!p->w_reorder) {       // layouts coincide
+        memcpy(blocked, plain, p->weight_bytes);
+        return 1;
+    }
     dnnl_memory_t a = NULL, b = NULL, m_pad = NULL;
     size_t pad_bytes = dnnl_memory_desc_get_size(&p->w_reorder_pad);
     void *pad = pad_bytes ? latent_aligned_alloc(pad_bytes) : NULL;
@@ -221,7 +233,19 @@ int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *sr
     dnnl_memory_destroy(b);
     dnnl_memory_destroy(m_pad);
     free(pad);
-    return ok && latent_conv_plan_execute_widened(p, src, dst, blocked);
+    return ok;
+}
+
+int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *src, float *dst, const float *plain,
+                                      float *blocked) {
+    return latent_conv_plan_transform_weights(p, plain, blocked) &&
+           latent_conv_plan_execute_widened(p, src, dst, blocked);
+}
+
+int latent_conv_plan_is_winograd(const latent_conv_plan *p) { return p->winograd; }
+
+int latent_conv_plan_same_weight_layout(const latent_conv_plan *a, const latent_conv_plan *b) {
+    return dnnl_memory_desc_equal(&a->w_md, &b->w_md);
 }
 
 int latent_conv_plan_plain_weights(const latent_conv_plan *p, float *out) {

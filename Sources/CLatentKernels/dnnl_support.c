@@ -111,3 +111,9 @@ int latent_dnnl_conv_descs(const int64_t shape[4], int64_t out_channels, int64_t
         && dnnl_convolution_forward_desc_init(cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
                                               with_bias ? b_md : NULL, &dst_any, st, pl, pr) == dnnl_success;
 }
+
+int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    return dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) ==
+           dnnl_success;
+}

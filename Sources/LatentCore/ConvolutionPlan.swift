@@ -46,6 +46,17 @@ public final class ConvolutionPlan: @unchecked Sendable {
     static let oneDNNEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
         .split(separator: ",").contains("conv-im2col")
 
+    /// Output pixels (N·Ho·Wo) per call from which a 3×3 stride-1 convolution runs oneDNN's Winograd
+    /// F(4×4, 3×3) algorithm: 2–3.3× faster than the direct one on SD's shapes, as accurate (relative error
+    /// 1.0–1.6·10⁻⁶ against a float64 reference, direct 0.6–1.9·10⁻⁶), but its weights must be transformed
+    /// per call (see `WinogradWeightCache`), which costs 0.2–0.5 µs per (in, out) channel pair. Below about
+    /// 6000 pixels the transform outweighs the saving (measured per shape, docs/performance.md, wave 7).
+    public static let winogradMinimumPixels = 8192
+
+    /// Whether the Winograd algorithm is allowed (`LATENT_KERNELS=conv-direct` disables it).
+    static let winogradEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
+        .split(separator: ",").contains("conv-direct")
+
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
@@ -79,6 +90,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     }
 
     deinit {
+        WinogradWeightCache.shared.forget(ObjectIdentifier(self))
         for plan in plans.values { latent_conv_plan_destroy(plan) }
     }
 
@@ -103,9 +115,16 @@ public final class ConvolutionPlan: @unchecked Sendable {
             let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
             let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
             var ok: Int32 = 0
-            let streamedWeights = streamed ? plainWeights() : nil
+            let winograd = latent_conv_plan_is_winograd(plan) != 0
+            let streamedWeights = streamed || winograd ? plainWeights() : nil
+            let layer = ObjectIdentifier(self)
             let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
                 ok = x.scalars.withUnsafeBufferPointer { src in
+                    if winograd, let streamedWeights {
+                        return WinogradWeightCache.shared.withTransformed(owner: layer, plan: plan, weights: streamedWeights) {
+                            latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0)
+                        } ?? 0
+                    }
                     if let streamedWeights {
                         return Self.executeStreamed(plan, streamedWeights, src.baseAddress!, out.baseAddress!)
                     }
@@ -166,19 +185,29 @@ public final class ConvolutionPlan: @unchecked Sendable {
         // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
         // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
         let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
+        let winograd = Self.winogradEnabled && weightShape[2] == 3 && weightShape[3] == 3 && stride == 1
+            && shape[0] * ho * wo >= Self.winogradMinimumPixels
+        if winograd, let created = withOptionalBias({ bp in
+            latent_conv_plan_create(shape64, Int64(weightShape[0]), 3, 3, 1, pad, nil, nil, bp, 0, 1)
+        }) {
+            plans[shape] = created
+            // A Winograd plan holds no weights: keep the plain ones (as stored, e.g. fp16) for its calls.
+            plain = weights
+            return created
+        }
         let created: OpaquePointer? = withOptionalBias { bp in
             if streamed {
                 return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                               Int64(stride), pad, nil, nil, bp, 0)
+                                               Int64(stride), pad, nil, nil, bp, 0, 0)
             }
             return weights.withHalfBits { half in
                 if let half {
                     return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                                   Int64(stride), pad, nil, half, bp, keepHalf)
+                                                   Int64(stride), pad, nil, half, bp, keepHalf, 0)
                 }
                 return weights.withFloats { wp in
                     latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                            Int64(stride), pad, wp.baseAddress!, nil, bp, 0)
+                                            Int64(stride), pad, wp.baseAddress!, nil, bp, 0, 0)
                 }
             }
         }
@@ -187,8 +216,10 @@ public final class ConvolutionPlan: @unchecked Sendable {
             return nil
         }
         plans[shape] = created
-        // The plan's blocked copy is now the layer's weights; the plain copy is recovered from it on demand.
-        if !streamed { plain = nil }
+        // The plan's blocked copy is now the layer's weights; the plain copy is recovered from it on demand
+        // (unless a Winograd plan, which holds none, needs it).
+        let needsPlain = streamed || plans.values.contains { latent_conv_plan_is_winograd($0) != 0 }
+        if !needsPlain { plain = nil }
         return created
     }
 
@@ -203,8 +234,8 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let count = weightShape.reduce(1, *)
         var recovered = [Float](repeating: 0, count: count)
         var ok: Int32 = 0
-        if let any = plans.values.first {
-            ok = recovered.withUnsafeMutableBufferPointer { latent_conv_plan_plain_weights(any, $0.baseAddress!) }
+        for plan in plans.values where ok == 0 {  // weightless (streamed, Winograd) plans return 0
+            ok = recovered.withUnsafeMutableBufferPointer { latent_conv_plan_plain_weights(plan, $0.baseAddress!) }
         }
         precondition(ok != 0, "convolution weights \(weightShape) could not be recovered from oneDNN")
         let weights = CompactWeights(Tensor(shape: weightShape, scalars: recovered))

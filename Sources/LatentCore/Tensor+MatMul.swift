@@ -1,14 +1,32 @@
+import CLatentKernels
 import COpenBLAS
+import Foundation
+
+/// Multiply-adds from which `sgemm` runs on oneDNN's GEMM rather than OpenBLAS's. oneDNN's AVX-512 kernels
+/// are 1.3–1.7× OpenBLAS's on the UNet's shapes, and its threads are the OpenMP pool the convolutions
+/// already use, so a step no longer has two thread pools spinning against each other on the same cores
+/// (docs/performance.md, wave 7). Small products (test-size models, a text encoder's single prompt) stay on
+/// OpenBLAS, whose summation order the tiny parity fixtures were first matched with.
+let oneDNNGEMMMinimumWork = 1 << 24
+
+/// Whether large products use oneDNN (read once from `LATENT_KERNELS`; `gemm-openblas` disables it).
+let oneDNNGEMMEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
+    .split(separator: ",").contains("gemm-openblas")
 
 /// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`.
 ///
-/// A thin wrapper over CBLAS so that layer code never names the backend.
+/// A thin wrapper over oneDNN's and OpenBLAS's GEMMs so that layer code never names the backend.
 @inline(__always)
 public func sgemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    if oneDNNGEMMEnabled && m * n * k >= oneDNNGEMMMinimumWork
+        && latent_dnnl_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a,
+                             Int64(lda), b, Int64(ldb), beta, c, Int64(ldc)) != 0 {
+        return
+    }
     cblas_sgemm(
         CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
         blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))

@@ -17,8 +17,6 @@ public final class WideningBuffers: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [UnsafeMutableBufferPointer<Float>] = []
     private let retained = 2
-    /// Floats (16 MiB) below which a pooled buffer is kept whatever the request size.
-    private static let oversizedMinimum = 1 << 22
 
     /// Calls `body` with a buffer of exactly `count` floats (uninitialised), owned by the caller until
     /// `body` returns.
@@ -40,14 +38,6 @@ public final class WideningBuffers: @unchecked Sendable {
     private func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         lock.lock()
         defer { lock.unlock() }
-        // Buffers far larger than this request belong to a heavier part of the network (the UNet's 8×8 and
-        // 16×16 levels hold 60–120 MB layers, the 64×64 level 4–11 MB ones): holding them through the
-        // lighter part would keep up to 240 MB resident for nothing (docs/performance.md, wave 4).
-        free.removeAll { buffer in
-            let oversized = buffer.count > 4 * count && buffer.count > Self.oversizedMinimum
-            if oversized { buffer.deallocate() }
-            return oversized
-        }
         // The smallest free buffer that fits; otherwise grow the largest one (it is replaced).
         if let index = free.indices.filter({ free[$0].count >= count }).min(by: { free[$0].count < free[$1].count }) {
             return free.remove(at: index)

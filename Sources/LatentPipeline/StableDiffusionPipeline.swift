@@ -260,10 +260,12 @@ public final class StableDiffusionPipeline: Sendable {
     public func decode(_ latents: Tensor) throws -> RGBImage {
         // The UNet's widened weights (up to 118 MB per pooled buffer) are not needed by the VAE's smaller layers.
         WideningBuffers.shared.releaseAll()
+        WinogradWeightCache.shared.releaseAll()
         ProcessMemory.releaseFreedMemory()
         ProcessMemory.trace("before decode")
         let z = latents / vae.configuration.scalingFactor
         let decoded = lowMemory ? vae.decode(z, tiled: true) : vae.decode(z)  // [1, 3, H, W]
+        WinogradWeightCache.shared.releaseAll()
         ProcessMemory.trace("decoded")
         let images = try ImageConversion.images(
             fromDecoderOutput: decoded.scalars, batch: 1, height: decoded.shape[2], width: decoded.shape[3])

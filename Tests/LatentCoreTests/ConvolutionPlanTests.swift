@@ -69,6 +69,39 @@ struct ConvolutionPlanTests {
         for plan in plans { for x in inputs { #expect(plan.implementation(for: x.shape) != nil) } }
     }
 
+    /// Winograd plans (large 3×3 stride-1 shapes): weights transformed per call, the last layer's transform
+    /// reused by the next call of the same layer, and never by another layer; also from many threads at once
+    /// (the slot is then busy and callers transform into their own buffer).
+    @Test(arguments: [false, true])
+    func winogradMatchesIm2col(half: Bool) {
+        let random = TorchCPURandomSource(seed: 31)
+        let pixels = ConvolutionPlan.winogradMinimumPixels
+        let side = Int(Double(pixels).squareRoot()) + 4
+        let inputs = [[1, 24, side, side], [1, 24, side + 6, side], [1, 24, 9, 12]].map { random.normal(shape: $0) }
+        let layers = (0..<2).map { _ in
+            var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
+            if half { weight = Self.halfRounded(weight) }
+            let bias = random.normal(shape: [40])
+            return (weight, bias, ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0))
+        }
+        let expected = layers.map { layer in inputs.map { conv2d($0, weight: layer.0, bias: layer.1, stride: 1, padding: .uniform(1)) } }
+        // Same layer twice (a cache hit), then the other layer, then a second shape of the first, then back.
+        for (l, i) in [(0, 0), (0, 0), (1, 0), (0, 1), (0, 0), (1, 1), (1, 2), (0, 2)] {
+            #expect(relativeError(layers[l].2(inputs[i]), expected[l][i]) < 1e-5, "layer \(l) input \(i)")
+        }
+        #expect(layers[0].2.implementation(for: inputs[0].shape)?.contains("wino") == true)
+        #expect(layers[0].2.implementation(for: inputs[2].shape)?.contains("wino") == false)
+        // The plain weights stay exact whichever plans exist.
+        for layer in layers { #expect(relativeError(layer.2.weight, layer.0) == 0) }
+        let jobs = 12
+        let errors = LockedErrors(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in
+            let l = job % 2, i = (job / 2) % 2
+            errors.set(job, relativeError(layers[l].2(inputs[i]), expected[l][i]))
+        }
+        for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
+    }
+
     @Test func compactWeightsAreExact() {
         let random = TorchCPURandomSource(seed: 5)
         let full = random.normal(shape: [64, 33])

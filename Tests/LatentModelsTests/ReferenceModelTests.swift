@@ -64,4 +64,19 @@ struct ReferenceModelTests {
         let out = try encoder(inputIDs: [ids])
         #expect(relativeError(out, try model.reference.load("text.last_hidden_state")) < 1e-4)
     }
+
+    /// The chunked GEGLU feed-forward gives the rows of the whole-tensor one (chunks that split a batch, and
+    /// a last, shorter chunk), with the fixture UNet's real weights.
+    @Test func feedForwardChunksEqualWhole() throws {
+        let model = try Loaded("sd15-tiny")
+        let block = try BasicTransformerBlock(
+            model.store("unet").scoped("down_blocks.0.attentions.0.transformer_blocks.0"), dimension: 32, heads: 4,
+            contextDimension: 4)
+        let x = TorchCPURandomSource(seed: 3).normal(shape: [2, 37, 32])
+        let whole = block.feedForward(x, chunkRows: .max)
+        for rows in [1, 5, 36, 37, 73] {
+            #expect(relativeError(block.feedForward(x, chunkRows: rows), whole) < 1e-6, "chunks of \(rows) rows")
+        }
+        #expect(relativeError(whole, Tensor(zeros: whole.shape)) > 0.1)
+    }
 }

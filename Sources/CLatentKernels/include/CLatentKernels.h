@@ -72,6 +72,11 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
 
 #ifndef CLATENT_CONV_PLAN
 #define CLATENT_CONV_PLAN
+/// Row-major `C = alpha·op(A)·op(B) + beta·C` on oneDNN's JIT GEMM (threaded by oneDNN's OpenMP pool).
+/// Returns 0 on failure (the caller falls back to OpenBLAS).
+int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /// A oneDNN convolution for one input shape: primitive, activation reorders and the weights in the
 /// primitive's blocked layout. Immutable after creation, so `latent_conv_plan_execute` may run concurrently.
 typedef struct latent_conv_plan latent_conv_plan;
@@ -79,10 +84,12 @@ typedef struct latent_conv_plan latent_conv_plan;
 /// bits (`weight_f16`), optional `bias` `[O]`, padding `{top, left, bottom, right}`. With `keep_half` the
 /// blocked weights are stored as fp16 and widened per call (only exact when the source values are fp16).
 /// With both weight pointers NULL the plan is *streamed*: it holds no weights and runs only through
-/// `latent_conv_plan_execute_streamed`. Returns NULL when oneDNN cannot run the shape (the caller falls back).
+/// `latent_conv_plan_execute_streamed`. With `winograd` (3×3, stride 1 only) the plan uses oneDNN's Winograd
+/// F(4×4, 3×3) algorithm and is weightless like a streamed plan, whatever weights are given. Returns NULL when
+/// oneDNN cannot run the shape (with that algorithm); the caller falls back.
 latent_conv_plan *latent_conv_plan_create(const int64_t shape[4], int64_t out_channels, int64_t kh, int64_t kw,
                                           int64_t stride, const int64_t padding[4], const float *weight_f32,
-                                          const uint16_t *weight_f16, const float *bias, int keep_half);
+                                          const uint16_t *weight_f16, const float *bias, int keep_half, int winograd);
 /// Runs the convolution: `src` `[N, C, H, W]` → `dst` `[N, O, Ho, Wo]` (NCHW). Returns 0 on failure.
 int latent_conv_plan_execute(const latent_conv_plan *plan, const float *src, float *dst);
 /// Frees a plan (NULL is allowed).
@@ -106,6 +113,14 @@ size_t latent_conv_plan_blocked_weight_count(const latent_conv_plan *plan);
 /// floats), then convolves. Returns 0 on failure or for a plan that holds its own weights.
 int latent_conv_plan_execute_streamed(const latent_conv_plan *plan, const float *src, float *dst, const float *plain,
                                       float *blocked);
+/// Reorders plain `[O, C, kh, kw]` fp32 weights into a weightless plan's layout (`blocked`, of
+/// `latent_conv_plan_blocked_weight_count` floats; for a Winograd plan this is the Winograd transform), for
+/// `latent_conv_plan_execute_widened`. Returns 0 on failure.
+int latent_conv_plan_transform_weights(const latent_conv_plan *plan, const float *plain, float *blocked);
+/// Whether the plan runs the Winograd algorithm.
+int latent_conv_plan_is_winograd(const latent_conv_plan *plan);
+/// Whether two plans of one layer take their weights in the same layout (so transformed weights can be shared).
+int latent_conv_plan_same_weight_layout(const latent_conv_plan *a, const latent_conv_plan *b);
 #endif
 
 #ifndef CLATENT_ATTENTION

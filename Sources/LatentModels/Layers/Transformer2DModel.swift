@@ -93,7 +93,37 @@ public struct BasicTransformerBlock: Sendable {
         var h = x
         h.add(selfAttention(norm1(h)))
         h.add(crossAttention(norm2(h), context: context))
-        h.add(feedForwardOut(geglu(feedForwardIn(norm3(h)))))
+        h.add(feedForward(norm3(h)))
         return h
+    }
+
+    /// Token rows per feed-forward chunk.
+    public static let feedForwardChunkRows = 2048
+
+    /// GEGLU feed-forward in chunks of rows: `[B, N, D] → [B, N, D]`.
+    ///
+    /// Why chunks: at the UNet's 64×64 level (8192 rows at batch 2) the whole-tensor projection is an
+    /// 84 MB temporary and its GEGLU a 42 MB one, each a fresh mapping page-faulted in on every call, at the
+    /// step's memory peak. Rows are independent, so chunks give the same rows (docs/performance.md, wave 7).
+    /// - Parameter chunkRows: Rows per chunk (the default outside tests).
+    public func feedForward(_ x: Tensor, chunkRows: Int = feedForwardChunkRows) -> Tensor {
+        let width = x.shape[x.rank - 1]
+        let rows = x.count / width
+        let chunk = max(1, chunkRows)
+        guard rows > chunk else { return feedForwardOut(geglu(feedForwardIn(x))) }
+        return Tensor(uninitializedShape: x.shape) { out in
+            x.scalars.withUnsafeBufferPointer { source in
+                var start = 0
+                while start < rows {
+                    let count = min(chunk, rows - start)
+                    let part = Tensor(uninitializedShape: [count, width]) { slice in
+                        slice.baseAddress!.update(from: source.baseAddress! + start * width, count: count * width)
+                    }
+                    let y = feedForwardOut(geglu(feedForwardIn(part)))  // [count, D]
+                    y.scalars.withUnsafeBufferPointer { (out.baseAddress! + start * width).update(from: $0.baseAddress!, count: count * width) }
+                    start += count
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,95 @@
+import CLatentKernels
+import Foundation
+
+/// The most recently used convolution's weights in the Winograd domain.
+///
+/// Why: Winograd-domain weights are 4× a 3×3 layer's plain fp32 weights (16× its fp16 ones), too large to
+/// keep for every layer, so a Winograd plan transforms its plain weights per call. A tiled VAE decode calls
+/// each layer once per row band, one band after another; keeping the last layer's transform lets every band
+/// after the first skip it. One slot bounds the memory to one layer (≤ 44 MB for SD's layers).
+///
+/// Invariant (why `@unchecked Sendable` is sound): every stored property is read and written only while
+/// `lock` is held, except `slot`'s memory, which only the caller that set `busy` touches until it clears it.
+/// A caller that finds the slot busy transforms into a pooled buffer of its own.
+public final class WinogradWeightCache: @unchecked Sendable {
+    /// The process-wide slot.
+    public static let shared = WinogradWeightCache()
+
+    private let lock = NSLock()
+    private var slot: UnsafeMutableBufferPointer<Float>?
+    private var owner: ObjectIdentifier?
+    private var ownerPlan: OpaquePointer?
+    private var busy = false
+
+    /// Calls `body` with `weights` transformed into `plan`'s Winograd layout, reusing the slot's transform
+    /// when it holds the same layer's weights in the same layout. Returns `nil` when the transform fails.
+    func withTransformed<R>(
+        owner layer: ObjectIdentifier, plan: OpaquePointer, weights: CompactWeights, _ body: (UnsafePointer<Float>) -> R
+    ) -> R? {
+        let count = latent_conv_plan_blocked_weight_count(plan)
+        lock.lock()
+        if busy {
+            lock.unlock()
+            return weights.withFloats { plain in
+                WideningBuffers.shared.withBuffer(count: count) { buffer in
+                    latent_conv_plan_transform_weights(plan, plain.baseAddress!, buffer.baseAddress!) != 0
+                        ? body(UnsafePointer(buffer.baseAddress!)) : nil
+                }
+            }
+        }
+        busy = true
+        let hit = owner == layer && ownerPlan.map { $0 == plan || latent_conv_plan_same_weight_layout($0, plan) != 0 } == true
+        let buffer: UnsafeMutableBufferPointer<Float>
+        // A slot far larger than this layer's transform belongs to a wider level (512 channels against the
+        // decode's last 128-channel level, 38 MB against 2.4 MB): give it back rather than carry it to the
+        // decode's peak.
+        if let current = slot, current.count >= count, hit || current.count <= 4 * count {
+            buffer = current
+        } else {
+            slot?.deallocate()
+            buffer = .allocate(capacity: count)
+            slot = buffer
+        }
+        if !hit {
+            owner = nil
+            ownerPlan = nil
+        }
+        lock.unlock()
+        defer {
+            lock.lock()
+            busy = false
+            lock.unlock()
+        }
+        if !hit {
+            let transformed = weights.withFloats { latent_conv_plan_transform_weights(plan, $0.baseAddress!, buffer.baseAddress!) != 0 }
+            guard transformed else { return nil }
+            lock.lock()
+            owner = layer
+            ownerPlan = plan
+            lock.unlock()
+        }
+        return body(UnsafePointer(buffer.baseAddress!))
+    }
+
+    /// Drops the slot's transform if it belongs to `layer` (called when a layer is freed, so that a later
+    /// layer at the same address never reads another's weights).
+    func forget(_ layer: ObjectIdentifier) {
+        lock.lock()
+        defer { lock.unlock() }
+        if owner == layer {
+            owner = nil
+            ownerPlan = nil
+        }
+    }
+
+    /// Frees the slot (at a phase boundary).
+    public func releaseAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !busy else { return }
+        slot?.deallocate()
+        slot = nil
+        owner = nil
+        ownerPlan = nil
+    }
+}
