@@ -5,8 +5,10 @@ import Foundation
 ///
 /// Why a pool: a fresh weight-sized allocation per call is served by `mmap` and page-faulted in on every
 /// call (for the UNet's largest convolution, 118 MB per call), which cost more than the widening itself.
-/// A buffer taken from the pool is already resident. Buffers only grow; at most `retained` are kept, so
-/// the pool holds about one largest-layer's fp32 weights per concurrently running layer.
+/// A buffer taken from the pool is already resident. Buffers grow and are kept until `releaseAll` (a phase
+/// boundary) unless far larger than a request: freeing them whenever a 4× smaller layer ran (wave 4) and
+/// faulting them in again a few layers later was 80 % of a step's page faults (wave 7). At most `retained`
+/// are kept: one layer runs at a time in a generation, and a second, nested buffer (streamed weights) is freed.
 ///
 /// Invariant (why `@unchecked Sendable` is sound): `free` is read and written only while `lock` is held;
 /// a buffer is owned by exactly one caller between `take` and `give`.
@@ -16,7 +18,9 @@ public final class WideningBuffers: @unchecked Sendable {
 
     private let lock = NSLock()
     private var free: [UnsafeMutableBufferPointer<Float>] = []
-    private let retained = 2
+    private let retained = 1
+    /// Floats (64 MiB) up to which a pooled buffer is kept whatever the request size.
+    private static let oversizedMinimum = 1 << 24
 
     /// Calls `body` with a buffer of exactly `count` floats (uninitialised), owned by the caller until
     /// `body` returns.
@@ -38,6 +42,13 @@ public final class WideningBuffers: @unchecked Sendable {
     private func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         lock.lock()
         defer { lock.unlock() }
+        // A buffer over 8× this request and over 64 MiB belongs to a heavier level (the 8×8 and 16×16 levels
+        // 118 MB layers against the 64×64 level's ≤ 11 MB ones, where the step's memory peak is): give it back.
+        free.removeAll { buffer in
+            let oversized = buffer.count > 8 * count && buffer.count > Self.oversizedMinimum
+            if oversized { buffer.deallocate() }
+            return oversized
+        }
         // The smallest free buffer that fits; otherwise grow the largest one (it is replaced).
         if let index = free.indices.filter({ free[$0].count >= count }).min(by: { free[$0].count < free[$1].count }) {
             return free.remove(at: index)
