@@ -189,7 +189,15 @@ void latent_geglu_rows(const float *src, float *dst, size_t rows, size_t f) {
     for (size_t r = 0; r < rows; r++) {
         const float *s = src + r * 2 * f;
         float *o = dst + r * f;
-        for (size_t i = 0; i < f; i++) {
+        size_t i = 0;
+        // The exact (erf) GELU of the gate, 8 at a time: scalar erff was 2.7 % of a UNet step.
+        for (; i + 8 <= f; i += 8) {
+            __m256 g = _mm256_loadu_ps(s + f + i);
+            __m256 e = erf256(_mm256_mul_ps(g, _mm256_set1_ps(0.70710678118654752f)));
+            __m256 gelu = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), g), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+            _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_loadu_ps(s + i), gelu));
+        }
+        for (; i < f; i++) {
             float g = s[f + i];
             o[i] = s[i] * (0.5f * g * (1.0f + erff(g * 0.70710678118654752f)));
         }
