@@ -4,6 +4,9 @@ small image sizes so diffusers runs in seconds. Not committed (the models are GB
 
     python tools/reference/dump_pipeline_full.py DIR            # writes DIR/reference/cases.json + files
     python tools/reference/compare_cli.py --reference DIR/reference
+
+With `--large` it writes one 512×512 SD1.5 case instead (DIR/reference-512): the size at which the UNet's
+64×64 level and the VAE's 128²–512² levels run Winograd convolutions and the decode is tiled (≈ 2 min).
 """
 import pathlib
 import sys
@@ -14,7 +17,9 @@ ASTRONAUT = dp.ASTRONAUT
 
 
 def main():
-    models = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/latent-full").resolve()
+    large = "--large" in sys.argv
+    positional = [a for a in sys.argv[1:] if a != "--large"]
+    models = pathlib.Path(positional[0] if positional else "/tmp/latent-full").resolve()
     f15, s15 = str(models / "sd15-full"), str(models / "sd15-full-bf16.safetensors")
     f2v, s2v = str(models / "sd2v-full"), str(models / "sd2v-full-fp16.safetensors")
     dp.CONFIG_FOR.update({s15: f15, s2v: f2v})
@@ -29,7 +34,9 @@ def main():
         case("full-sd2v-single-ddim-cfg", s2v, ASTRONAUT, 3, 7.5, 7, 64, 64),
         case("full-sd2v-single-pndm-nocfg", s2v, dp.LONG, 4, 1.0, 8, 64, 64, "pndm"),
     ]
-    out = models / "reference"
+    if large:
+        cases = [case("full-sd15-euler-512", f15, ASTRONAUT, 2, 7.5, 9, 512, 512, "euler")]
+    out = models / ("reference-512" if large else "reference")
     listing = []
     out.mkdir(parents=True, exist_ok=True)
     current = None
