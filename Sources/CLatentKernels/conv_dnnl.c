@@ -238,6 +238,8 @@ int latent_conv_plan_transform_weights(const latent_conv_plan *p, const float *p
 
 int latent_conv_plan_execute_streamed(const latent_conv_plan *p, const float *src, float *dst, const float *plain,
                                       float *blocked) {
+    if (p->weights) return 0;  // not a streamed plan
+    if (!p->w_reorder) return latent_conv_plan_execute_widened(p, src, dst, plain);  // layouts coincide: no copy
     return latent_conv_plan_transform_weights(p, plain, blocked) &&
            latent_conv_plan_execute_widened(p, src, dst, blocked);
 }

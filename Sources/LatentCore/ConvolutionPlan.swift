@@ -43,8 +43,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     public static let defaultMinimumOneDNNWork = 1 << 30
 
     /// Whether oneDNN is used at all (read once from `LATENT_KERNELS`).
-    static let oneDNNEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
-        .split(separator: ",").contains("conv-im2col")
+    static let oneDNNEnabled = !KernelSwitches.isSet("conv-im2col")
 
     /// Output pixels (N·Ho·Wo) per call from which a 3×3 stride-1 convolution runs oneDNN's Winograd
     /// F(4×4, 3×3) algorithm: 2–3.3× faster than the direct one on SD's shapes, as accurate (relative error
@@ -54,8 +53,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     public static let winogradMinimumPixels = 8192
 
     /// Whether the Winograd algorithm is allowed (`LATENT_KERNELS=conv-direct` disables it).
-    static let winogradEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
-        .split(separator: ",").contains("conv-direct")
+    static let winogradEnabled = !KernelSwitches.isSet("conv-direct")
 
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
@@ -120,11 +118,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
             let layer = ObjectIdentifier(self)
             let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
                 ok = x.scalars.withUnsafeBufferPointer { src in
-                    if winograd, let streamedWeights {
-                        return WinogradWeightCache.shared.withTransformed(owner: layer, plan: plan, weights: streamedWeights) {
-                            latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0)
-                        } ?? 0
+                    if winograd, let streamedWeights, let done = WinogradWeightCache.shared.withTransformed(
+                        owner: layer, plan: plan, weights: streamedWeights,
+                        { latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress!, $0) }) {
+                        return done
                     }
+                    // Streamed plans, and Winograd plans whose slot another thread holds: transform into a
+                    // pooled buffer of this call's own.
                     if let streamedWeights {
                         return Self.executeStreamed(plan, streamedWeights, src.baseAddress!, out.baseAddress!)
                     }

@@ -16,10 +16,7 @@ private func fusedAttentionWins(headDimension d: Int, queries: Int, keys: Int) -
 }
 
 /// `LATENT_KERNELS=attention-gemm` (comma-separated list) forces the GEMM path for A/B runs; read once.
-private let attentionForcesGEMM: Bool = {
-    guard let value = ProcessInfo.processInfo.environment["LATENT_KERNELS"] else { return false }
-    return value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "attention-gemm" }
-}()
+private let attentionForcesGEMM = KernelSwitches.isSet("attention-gemm")
 
 /// Multi-head scaled dot-product attention, `softmax(Q·Kᵀ·scale [+ causal mask]) · V` per head.
 ///

@@ -1,6 +1,5 @@
 import CLatentKernels
 import COpenBLAS
-import Foundation
 
 /// Multiply-adds from which `sgemm` runs on oneDNN's GEMM rather than OpenBLAS's. oneDNN's AVX-512 kernels
 /// are 1.3–1.7× OpenBLAS's on the UNet's shapes, and its threads are the OpenMP pool the convolutions
@@ -10,8 +9,7 @@ import Foundation
 let oneDNNGEMMMinimumWork = 1 << 24
 
 /// Whether large products use oneDNN (read once from `LATENT_KERNELS`; `gemm-openblas` disables it).
-let oneDNNGEMMEnabled: Bool = !(ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "")
-    .split(separator: ",").contains("gemm-openblas")
+let oneDNNGEMMEnabled = !KernelSwitches.isSet("gemm-openblas")
 
 /// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`.
 ///

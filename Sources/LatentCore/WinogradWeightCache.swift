@@ -10,7 +10,6 @@ import Foundation
 ///
 /// Invariant (why `@unchecked Sendable` is sound): every stored property is read and written only while
 /// `lock` is held, except `slot`'s memory, which only the caller that set `busy` touches until it clears it.
-/// A caller that finds the slot busy transforms into a pooled buffer of its own.
 public final class WinogradWeightCache: @unchecked Sendable {
     /// The process-wide slot.
     public static let shared = WinogradWeightCache()
@@ -22,7 +21,9 @@ public final class WinogradWeightCache: @unchecked Sendable {
     private var busy = false
 
     /// Calls `body` with `weights` transformed into `plan`'s Winograd layout, reusing the slot's transform
-    /// when it holds the same layer's weights in the same layout. Returns `nil` when the transform fails.
+    /// when it holds the same layer's weights in the same layout. Returns `nil` without calling `body` when
+    /// another thread holds the slot or the transform fails; the caller then transforms into a buffer of its
+    /// own (`latent_conv_plan_execute_streamed`).
     func withTransformed<R>(
         owner layer: ObjectIdentifier, plan: OpaquePointer, weights: CompactWeights, _ body: (UnsafePointer<Float>) -> R
     ) -> R? {
@@ -30,12 +31,7 @@ public final class WinogradWeightCache: @unchecked Sendable {
         lock.lock()
         if busy {
             lock.unlock()
-            return weights.withFloats { plain in
-                WideningBuffers.shared.withBuffer(count: count) { buffer in
-                    latent_conv_plan_transform_weights(plan, plain.baseAddress!, buffer.baseAddress!) != 0
-                        ? body(UnsafePointer(buffer.baseAddress!)) : nil
-                }
-            }
+            return nil
         }
         busy = true
         let hit = owner == layer && ownerPlan.map { $0 == plan || latent_conv_plan_same_weight_layout($0, plan) != 0 } == true
