@@ -139,8 +139,8 @@ const uint16_t *latent_conv_plan_half_weights(const latent_conv_plan *p, size_t 
 int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src, float *dst, const float *widened) {
     size_t src_bytes = p->src_reorder ? dnnl_memory_desc_get_size(&p->src_md) : 0;
     size_t dst_bytes = p->dst_reorder ? dnnl_memory_desc_get_size(&p->dst_md) : 0;
-    void *src_b = p->src_reorder ? latent_aligned_alloc(src_bytes) : (void *)src;
-    void *dst_b = p->dst_reorder ? latent_aligned_alloc(dst_bytes) : (void *)dst;
+    void *src_b = p->src_reorder ? latent_scratch_acquire(LATENT_SCRATCH_SOURCE, src_bytes) : (void *)src;
+    void *dst_b = p->dst_reorder ? latent_scratch_acquire(LATENT_SCRATCH_DESTINATION, dst_bytes) : (void *)dst;
     int widen_here = p->half && !widened;
     void *wide = widened ? (void *)widened : !p->half ? p->weights : latent_aligned_alloc(p->weight_bytes);
     // One scratchpad buffer serves the three primitives, which run one after another.
@@ -149,7 +149,7 @@ int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src
         pad_bytes = dnnl_memory_desc_get_size(&p->src_reorder_pad);
     if (p->dst_reorder && dnnl_memory_desc_get_size(&p->dst_reorder_pad) > pad_bytes)
         pad_bytes = dnnl_memory_desc_get_size(&p->dst_reorder_pad);
-    void *pad = latent_aligned_alloc(pad_bytes);
+    void *pad = latent_scratch_acquire(LATENT_SCRATCH_PAD, pad_bytes);
     dnnl_memory_t m_src = NULL, m_srcb = NULL, m_w = NULL, m_b = NULL, m_dst = NULL, m_dstb = NULL;
     dnnl_memory_t m_pad_conv = NULL, m_pad_src = NULL, m_pad_dst = NULL;
     int ok = src_b && dst_b && wide && pad;
@@ -185,9 +185,9 @@ int latent_conv_plan_execute_widened(const latent_conv_plan *p, const float *src
     dnnl_memory_destroy(m_src); dnnl_memory_destroy(m_srcb); dnnl_memory_destroy(m_w);
     dnnl_memory_destroy(m_b); dnnl_memory_destroy(m_dst); dnnl_memory_destroy(m_dstb);
     dnnl_memory_destroy(m_pad_conv); dnnl_memory_destroy(m_pad_src); dnnl_memory_destroy(m_pad_dst);
-    free(pad);
-    if (p->src_reorder) free(src_b);
-    if (p->dst_reorder) free(dst_b);
+    latent_scratch_release(pad);
+    if (p->src_reorder) latent_scratch_release(src_b);
+    if (p->dst_reorder) latent_scratch_release(dst_b);
     if (widen_here) free(wide);
     return ok;
 }

@@ -36,6 +36,57 @@ void *latent_aligned_alloc(size_t bytes) {
     return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
 }
 
+// Per-call oneDNN buffers (blocked copies of source and destination, scratchpads) of a large convolution
+// are tens of MB: fresh from malloc they are new mappings, and every call page-faulted them in again (a
+// fifth of a 512² decode's CPU time went to the kernel). One buffer per role is kept for reuse until the
+// next trim (the tiled decoder trims between blocks, so whole-image activations never sit next to them).
+static struct { void *p; size_t capacity; int busy; } scratch[LATENT_SCRATCH_ROLES];
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *latent_scratch_acquire(int role, size_t bytes) {
+    if (bytes < (1u << 20) || role < 0 || role >= LATENT_SCRATCH_ROLES) return latent_aligned_alloc(bytes);
+    void *p = NULL;
+    pthread_mutex_lock(&scratch_lock);
+    if (!scratch[role].busy) {
+        if (scratch[role].capacity < bytes) {  // grow: the old buffer is too small for this layer
+            free(scratch[role].p);
+            scratch[role].p = latent_aligned_alloc(bytes);
+            scratch[role].capacity = scratch[role].p ? bytes : 0;
+        }
+        if (scratch[role].p) {
+            scratch[role].busy = 1;
+            p = scratch[role].p;
+        }
+    }
+    pthread_mutex_unlock(&scratch_lock);
+    return p ? p : latent_aligned_alloc(bytes);  // in use by a concurrent call: a plain allocation
+}
+
+void latent_scratch_release(void *p) {
+    if (!p) return;
+    pthread_mutex_lock(&scratch_lock);
+    int pooled = 0;
+    for (int i = 0; i < LATENT_SCRATCH_ROLES && !pooled; i++) {
+        if (scratch[i].p == p && scratch[i].busy) {
+            scratch[i].busy = 0;
+            pooled = 1;
+        }
+    }
+    pthread_mutex_unlock(&scratch_lock);
+    if (!pooled) free(p);
+}
+
+void latent_scratch_trim(void) {
+    pthread_mutex_lock(&scratch_lock);
+    for (int i = 0; i < LATENT_SCRATCH_ROLES; i++) {
+        if (scratch[i].busy || !scratch[i].p) continue;
+        free(scratch[i].p);
+        scratch[i].p = NULL;
+        scratch[i].capacity = 0;
+    }
+    pthread_mutex_unlock(&scratch_lock);
+}
+
 int latent_dnnl_run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
     dnnl_stream_t stream;
     if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return 0;

@@ -19,6 +19,13 @@ dnnl_primitive_attr_t latent_dnnl_user_scratchpad_attr(void);
 dnnl_memory_desc_t latent_dnnl_scratchpad_md(const_dnnl_primitive_desc_t pd);
 /// `bytes` (at least 64) aligned to 64; NULL when out of memory. Freed with `free`.
 void *latent_aligned_alloc(size_t bytes);
+/// Roles of the pooled per-call buffers: blocked source copy, blocked destination, scratchpad.
+enum { LATENT_SCRATCH_SOURCE, LATENT_SCRATCH_DESTINATION, LATENT_SCRATCH_PAD, LATENT_SCRATCH_ROLES };
+/// A buffer of `bytes` (aligned to 64) for one call's temporaries: large ones reuse the role's pooled
+/// buffer, kept mapped between calls; NULL when out of memory. Give it back with `latent_scratch_release`.
+void *latent_scratch_acquire(int role, size_t bytes);
+/// Returns a buffer from `latent_scratch_acquire` (NULL is ignored).
+void latent_scratch_release(void *p);
 /// Executes `prim` on a fresh stream and waits for it. Returns 0 on failure.
 int latent_dnnl_run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
 /// Reorders `from` (described by `from_md`) into `to` once, with a temporary primitive. Returns 0 on failure.

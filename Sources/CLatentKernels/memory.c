@@ -3,7 +3,10 @@
 
 #include "CLatentKernels.h"
 
-int latent_malloc_trim(void) { return malloc_trim(0); }
+int latent_malloc_trim(void) {
+    latent_scratch_trim();
+    return malloc_trim(0);
+}
 
 void latent_malloc_arenas(int arenas) { mallopt(M_ARENA_MAX, arenas); }
 

@@ -138,19 +138,11 @@ static void affine_plane(const float *s, float *d, size_t n, float scale, float 
 
 void latent_group_norm_group(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
                              const float *bias, float epsilon, int silu) {
-    size_t n = channels * spatial;
     double sum, sumsq;
-    moments(src, n, &sum, &sumsq);
-    double mean = sum / (double)n;
-    double variance = sumsq / (double)n - mean * mean;
-    if (variance < 0) variance = 0;
-    float inv_std = (float)(1.0 / sqrt(variance + (double)epsilon));
-    float mean_f = (float)mean;
-    for (size_t c = 0; c < channels; c++) {
-        float scale = weight[c] * inv_std;
-        float shift = bias[c] - mean_f * scale;
-        affine_plane(src + c * spatial, dst + c * spatial, spatial, scale, shift, silu);
-    }
+    float mean, inv_std;
+    moments(src, channels * spatial, &sum, &sumsq);
+    latent_group_statistics_from_moments(sum, sumsq, (double)(channels * spatial), epsilon, &mean, &inv_std);
+    latent_group_norm_apply(src, dst, channels, spatial, weight, bias, mean, inv_std, silu);
 }
 
 void latent_layer_norm_rows(const float *src, float *dst, size_t rows, size_t d, const float *weight,
@@ -230,11 +222,14 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols) {
     }
 }
 
-void latent_group_statistics(const float *src, size_t count, float epsilon, float *mean, float *inv_std) {
-    double sum, sumsq;
-    moments(src, count, &sum, &sumsq);
-    double m = sum / (double)count;
-    double variance = sumsq / (double)count - m * m;
+void latent_group_moments(const float *src, size_t count, double *sum, double *sumsq) {
+    moments(src, count, sum, sumsq);
+}
+
+void latent_group_statistics_from_moments(double sum, double sumsq, double count, float epsilon, float *mean,
+                                          float *inv_std) {
+    double m = sum / count;
+    double variance = sumsq / count - m * m;
     if (variance < 0) variance = 0;
     *inv_std = (float)(1.0 / sqrt(variance + (double)epsilon));
     *mean = (float)m;

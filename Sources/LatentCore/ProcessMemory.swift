@@ -41,6 +41,13 @@ public enum ProcessMemory {
         _ = latent_malloc_trim()
     }
 
+    /// Frees the convolutions' pooled per-call buffers (blocked copies, scratchpads; tens of MB each for
+    /// large images), which are otherwise kept between calls so that they are not page-faulted in every time.
+    /// `releaseFreedMemory` does this too.
+    public static func releaseScratchBuffers() {
+        latent_scratch_trim()
+    }
+
     /// Caps glibc's heap arenas: by default each thread that allocates may get its own, and memory freed in
     /// one (a dropped model's weights) is not reused by allocations in the others.
     public static func limitHeapArenas(_ arenas: Int) {

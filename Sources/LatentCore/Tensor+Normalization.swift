@@ -76,23 +76,68 @@ public struct GroupNormStatistics: Sendable {
 
     /// Computes the statistics of `x` `[N, C, ...]` exactly as `groupNorm` does.
     public init(_ x: Tensor, groups: Int, epsilon: Float) {
-        let n = x.shape[0], c = x.shape[1]
-        precondition(c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels")
-        let groupSize = (c / groups) * (x.count / (n * c))
-        var mean = [Float](repeating: 0, count: n * groups), inv = mean
-        mean.withUnsafeMutableBufferPointer { mp in
-            inv.withUnsafeMutableBufferPointer { ip in
-                x.scalars.withUnsafeBufferPointer { xp in
-                    let m = UncheckedSendable(mp.baseAddress!), s = UncheckedSendable(ip.baseAddress!)
-                    parallelFor(n * groups) { job in
-                        latent_group_statistics(xp.baseAddress! + job * groupSize, groupSize, epsilon, m.value + job, s.value + job)
+        var accumulator = Accumulator(groups: groups, epsilon: epsilon)
+        accumulator.add(x)
+        self = accumulator.statistics
+    }
+
+    init(mean: [Float], inverseStd: [Float], groups: Int) {
+        self.mean = mean
+        self.inverseStd = inverseStd
+        self.groups = groups
+    }
+
+    /// Statistics gathered band by band, for an image that never exists whole: each `[N, C, rows, W]` band
+    /// adds its sums (in double, like `init(_:groups:epsilon:)`), and `statistics` gives what that
+    /// initialiser would have given for the whole image, up to the order of the double additions.
+    public struct Accumulator: Sendable {
+        let groups: Int
+        let epsilon: Float
+        private var sums: [Double] = []
+        private var squares: [Double] = []
+        private var count = 0
+
+        public init(groups: Int, epsilon: Float) {
+            self.groups = groups
+            self.epsilon = epsilon
+        }
+
+        /// Adds the values of `band` `[N, C, ...]`; every band must have the same N and C.
+        public mutating func add(_ band: Tensor) {
+            let n = band.shape[0], c = band.shape[1]
+            precondition(c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels")
+            if sums.isEmpty {
+                sums = [Double](repeating: 0, count: n * groups)
+                squares = sums
+            }
+            precondition(sums.count == n * groups, "band \(band.shape) does not match the earlier bands")
+            let groupSize = band.count / (n * groups)
+            var bandSums = [Double](repeating: 0, count: n * groups), bandSquares = bandSums
+            bandSums.withUnsafeMutableBufferPointer { sp in
+                bandSquares.withUnsafeMutableBufferPointer { qp in
+                    band.scalars.withUnsafeBufferPointer { xp in
+                        let s = UncheckedSendable(sp.baseAddress!), q = UncheckedSendable(qp.baseAddress!)
+                        parallelFor(n * groups) { job in
+                            latent_group_moments(xp.baseAddress! + job * groupSize, groupSize, s.value + job, q.value + job)
+                        }
                     }
                 }
             }
+            for job in 0..<(n * groups) {
+                sums[job] += bandSums[job]
+                squares[job] += bandSquares[job]
+            }
+            count += groupSize
         }
-        self.mean = mean
-        inverseStd = inv
-        self.groups = groups
+
+        /// The statistics of all bands added so far.
+        public var statistics: GroupNormStatistics {
+            var mean = [Float](repeating: 0, count: sums.count), inv = mean
+            for job in sums.indices {
+                latent_group_statistics_from_moments(sums[job], squares[job], Double(count), epsilon, &mean[job], &inv[job])
+            }
+            return GroupNormStatistics(mean: mean, inverseStd: inv, groups: groups)
+        }
     }
 }
 

@@ -57,11 +57,19 @@ public struct AutoencoderKL: Sendable {
     ///   - latents: `[B, L, h, w]`, already divided by the scaling factor.
     ///   - tiled: Whether to decode in bands with whole-image GroupNorm statistics.
     ///   - bandElements: Approximate floats per band of an activation (default 4 Mi = 16 MiB).
+    ///   - activationBudget: Bytes the tiled decode's whole-image activations may take before they are kept
+    ///     in fp16 and upsamplers are recomputed per band (default `tiledActivationBudget`).
     /// - Returns: `[B, 3, 8h, 8w]`
-    public func decode(_ latents: Tensor, tiled: Bool, bandElements: Int = 1 << 22) -> Tensor {
+    public func decode(
+        _ latents: Tensor, tiled: Bool, bandElements: Int = 1 << 22, activationBudget: Int = Self.tiledActivationBudget
+    ) -> Tensor {
         let z = postQuantConv.map { $0(latents) } ?? latents
-        return tiled ? decoder.decodeTiled(z, bandElements: bandElements) : decoder(z)
+        return tiled ? decoder.decodeTiled(z, bandElements: bandElements, activationBudget: activationBudget) : decoder(z)
     }
+
+    /// 2.25 GiB: decodes up to about 1400² keep fp32 activations (exact); 2048² keeps fp16 ones and
+    /// recomputes its last upsampler per band, which brings its decode under 3 GB (docs/performance.md).
+    public static let tiledActivationBudget = 9 << 28
 }
 
 /// The encoder's output distribution.

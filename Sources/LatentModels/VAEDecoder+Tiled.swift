@@ -5,177 +5,248 @@ import LatentCore
 ///
 /// Seams cannot appear: each band carries one halo row above and below per 3×3 convolution (rows beyond
 /// the image are zeros, exactly the convolution's own padding), and every GroupNorm uses statistics of the
-/// whole image (`GroupNormStatistics`) instead of the band's. Bands all have the same height so each
-/// convolution needs one oneDNN plan per level. The mid block (with its attention) runs untiled at latent
-/// resolution, where it is small.
+/// whole image instead of the band's. Bands all have the same height so each convolution needs one oneDNN
+/// plan per level. The mid block (with its attention) runs untiled at latent resolution, where it is small.
+///
+/// Between layers only whole-image activations remain: a block's input and its hidden state, into which its
+/// output is then written. When those exceed the activation budget (2048² images) they are kept in fp16
+/// (`ActivationStore`), and an upsampler whose 4× larger output would still not fit is not run on its own:
+/// the next block recomputes its output band by band from the smaller input, once per pass.
 extension VAEDecoder {
-    /// `[B, L, h, w] → [B, 3, 8h, 8w]`, banded so that one band holds about `bandElements` floats.
-    func decodeTiled(_ z: Tensor, bandElements: Int) -> Tensor {
-        var h = mid(convIn(z))  // [B, C, h, w]
-        ProcessMemory.trace("vae mid (tiled)")
+    /// `[B, L, h, w] → [B, 3, 8h, 8w]`, banded so that one band holds about `bandElements` floats, with
+    /// whole-image activations kept within about `activationBudget` bytes when that is possible.
+    func decodeTiled(_ z: Tensor, bandElements: Int, activationBudget: Int) -> Tensor {
+        let channels = levels.compactMap { $0.resnets.last?.conv2.outChannels }
+        let plan = TiledDecodePlan(levelChannels: channels, latent: (z.shape[0], z.shape[2], z.shape[3]), budget: activationBudget)
+        return decodeTiled(z, bandElements: bandElements, plan: plan)
+    }
+
+    /// `decodeTiled` with a given plan (tests force each precision and fusion).
+    func decodeTiled(_ z: Tensor, bandElements: Int, plan: TiledDecodePlan) -> Tensor {
+        var h = ActivationStore(mid(convIn(z)), precision: plan.precision)  // [B, C, h, w]
+        ProcessMemory.trace("vae mid (tiled, \(plan.precision), fused upsamplers \(plan.fusedLevels.sorted()))")
+        var pending: Upsample2D?
         for (i, level) in levels.enumerated() {
-            for resnet in level.resnets { resnetInBands(resnet, &h, bandElements: bandElements) }
-            if let upsampler = level.upsampler { h = upsampleInBands(upsampler, h, bandElements: bandElements) }
-            // Band temporaries (≈ 16 MiB each) are served from the heap; give the level's back before the
-            // next, larger level allocates its whole-image activations.
+            for resnet in level.resnets {
+                let source = pending.map { BandSource.upsampled($0, h) } ?? .stored(h)
+                pending = nil
+                h = resnetInBands(resnet, source, bandElements: bandElements)
+            }
+            if let upsampler = level.upsampler {
+                if plan.fusedLevels.contains(i) {
+                    pending = upsampler
+                } else {
+                    h = materialize(.upsampled(upsampler, h), bandElements: bandElements)
+                }
+            }
+            // Band temporaries are served from the heap; give the level's back before the next, larger
+            // level allocates its whole-image activations.
             ProcessMemory.releaseFreedMemory()
             ProcessMemory.trace("vae up \(i) (tiled)")
         }
-        let statistics = GroupNormStatistics(h, groups: normOut.groups, epsilon: normOut.epsilon)
-        return convolveInBands(h, outChannels: convOut.outChannels, bandElements: bandElements) { band, start, height in
-            var normalised = groupNorm(band, statistics: statistics, weight: normOut.weight, bias: normOut.bias, applySiLU: true)
-            zeroRowsOutside(&normalised, start: start, height: height)
-            return convOut(normalised)
+        if let pending { h = materialize(.upsampled(pending, h), bandElements: bandElements) }
+        let source = BandSource.stored(h)
+        let statistics = source.statistics(groups: normOut.groups, epsilon: normOut.epsilon, rows: bandHeight(h.shape, bandElements))
+        let (height, rows) = (h.shape[2], bandHeight(h.shape, bandElements))
+        var out = Tensor(zeros: [h.shape[0], convOut.outChannels, height, h.shape[3]])
+        for start in stride(from: 0, to: height, by: rows) {
+            var normalised = groupNorm(
+                source.rows(start: start - 1, count: rows + 2), statistics: statistics, weight: normOut.weight,
+                bias: normOut.bias, applySiLU: true)
+            zeroRowsOutside(&normalised, start: start - 1, height: height)
+            writeRows(rowBand(convOut(normalised), start: 1, count: min(rows, height - start)), into: &out, at: start)
         }
+        return out
     }
 
-    /// A VAE `ResnetBlock2D` over row bands; `x` is replaced by the block's output (in place when the
-    /// channel count is unchanged).
-    private func resnetInBands(_ block: ResnetBlock2D, _ x: inout Tensor, bandElements: Int) {
-        let first = GroupNormStatistics(x, groups: block.norm1.groups, epsilon: block.norm1.epsilon)
-        var hidden = convolveInBands(x, outChannels: block.conv1.outChannels, bandElements: bandElements) { band, start, height in
-            var normalised = groupNorm(band, statistics: first, weight: block.norm1.weight, bias: block.norm1.bias, applySiLU: true)
-            zeroRowsOutside(&normalised, start: start, height: height)
-            return block.conv1(normalised)
-        }  // [B, Cout, H, W]
-        let second = GroupNormStatistics(hidden, groups: block.norm2.groups, epsilon: block.norm2.epsilon)
-        let rows = bandHeight(hidden, bandElements: bandElements)
-        let height = hidden.shape[2]
-        let outputShape = hidden.shape
-        let sameShape = x.shape == hidden.shape && block.shortcut == nil
-        // A block that narrows the channels (256 → 128 at the last level) writes its output into the front of
-        // x's storage: output plane p, rows r…, sits at the offsets of x's plane p, rows r…, which this band's
-        // residual has already copied and no later band reads (the decode's peak is this block: −¼ of it).
-        let narrowing = !sameShape && hidden.count <= x.count
-        var out = sameShape || narrowing ? Tensor(shape: [0], scalars: []) : Tensor(zeros: hidden.shape)
-        var start = 0
-        while start < height {
+    /// A VAE `ResnetBlock2D` over row bands: the hidden state is stored whole (its GroupNorm needs the
+    /// whole image's statistics), and the block's output is written over it one band behind the reads.
+    private func resnetInBands(_ block: ResnetBlock2D, _ source: BandSource, bandElements: Int) -> ActivationStore {
+        // The previous block's pooled convolution buffers must not sit next to this block's new activation.
+        ProcessMemory.releaseScratchBuffers()
+        let (n, height, width) = (source.shape[0], source.shape[2], source.shape[3])
+        let rows = bandHeight([n, max(source.shape[1], block.conv1.outChannels), height, width], bandElements)
+        let first = source.statistics(groups: block.norm1.groups, epsilon: block.norm1.epsilon, rows: rows)
+        var hidden = ActivationStore(zeros: [n, block.conv1.outChannels, height, width], precision: source.precision)
+        var second = GroupNormStatistics.Accumulator(groups: block.norm2.groups, epsilon: block.norm2.epsilon)
+        for start in stride(from: 0, to: height, by: rows) {
             var normalised = groupNorm(
-                rowBand(hidden, start: start - 1, count: rows + 2), statistics: second, weight: block.norm2.weight,
-                bias: block.norm2.bias, applySiLU: true)
+                source.rows(start: start - 1, count: rows + 2), statistics: first, weight: block.norm1.weight,
+                bias: block.norm1.bias, applySiLU: true)
+            zeroRowsOutside(&normalised, start: start - 1, height: height)
+            let y = rowBand(block.conv1(normalised), start: 1, count: min(rows, height - start))  // [B, Cout, ≤rows, W]
+            second.add(y)  // from the fp32 values, before any fp16 rounding
+            hidden.write(y, at: start)
+        }
+        let statistics = second.statistics
+        var pending: (band: Tensor, start: Int)?
+        for start in stride(from: 0, to: height, by: rows) {
+            let band = hidden.rows(start: start - 1, count: rows + 2)
+            // The previous band's output may replace its hidden rows only now: this band's halo read the last one.
+            if let pending { hidden.write(pending.band, at: pending.start) }
+            var normalised = groupNorm(band, statistics: statistics, weight: block.norm2.weight, bias: block.norm2.bias, applySiLU: true)
             zeroRowsOutside(&normalised, start: start - 1, height: height)
             let valid = min(rows, height - start)
-            var y = rowBand(block.conv2(normalised), start: 1, count: valid)  // [B, Cout, valid, W]
-            let residual = rowBand(x, start: start, count: valid)
-            y.add(block.shortcut.map { $0(residual) } ?? residual)
-            // Band `start` of x is read only by this band's residual, so it may be overwritten now.
-            if sameShape {
-                writeRows(y, into: &x, at: start)
-            } else if narrowing {
-                writeRows(y, intoStorageOf: &x, height: height, at: start)
-            } else {
-                writeRows(y, into: &out, at: start)
-            }
-            start += rows
+            var y = rowBand(block.conv2(normalised), start: 1, count: valid)
+            let residual = source.rows(start: start, count: rows)  // whole bands: one shortcut plan
+            y.add(leadingRows(block.shortcut.map { $0(residual) } ?? residual, valid))
+            pending = (y, start)
         }
-        if narrowing {
-            hidden = Tensor(shape: [0], scalars: [])  // free it before the copy below
-            x = Tensor(shape: outputShape, scalars: Array(x.scalars.prefix(outputShape.reduce(1, *))))
-        } else if !sameShape {
-            x = out
-        }
+        if let pending { hidden.write(pending.band, at: pending.start) }
+        return hidden
     }
 
-    /// Nearest 2× upsampling and the following 3×3 convolution over row bands.
-    private func upsampleInBands(_ upsampler: Upsample2D, _ x: Tensor, bandElements: Int) -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let rows = max(1, bandHeight(Tensor(zeros: [n, c, 1, 2 * w]), bandElements: bandElements) / 2)  // source rows
-        var out = Tensor(zeros: [n, upsampler.conv.outChannels, 2 * h, 2 * w])
-        var start = 0
-        while start < h {
-            // Source rows start-1 ..< start+rows+1 cover output rows 2·start-2 ..< 2·(start+rows)+2.
-            let source = rowBand(x, start: start - 1, count: rows + 2)
-            let upsampled = upsampleNearest(source, height: 2 * (rows + 2), width: 2 * w)
-            var band = rowBand(upsampled, start: 1, count: 2 * rows + 2)  // output rows 2·start-1 ..< 2·(start+rows)+1
-            zeroRowsOutside(&band, start: 2 * start - 1, height: 2 * h)
-            writeRows(rowBand(upsampler.conv(band), start: 1, count: min(2 * rows, 2 * (h - start))), into: &out, at: 2 * start)
-            start += rows
+    /// Stores `source` whole (an upsampler's output when it fits the budget).
+    private func materialize(_ source: BandSource, bandElements: Int) -> ActivationStore {
+        ProcessMemory.releaseScratchBuffers()
+        let height = source.shape[2], rows = bandHeight(source.shape, bandElements)
+        var out = ActivationStore(zeros: source.shape, precision: source.precision)
+        for start in stride(from: 0, to: height, by: rows) {
+            out.write(leadingRows(source.rows(start: start, count: rows), min(rows, height - start)), at: start)
         }
         return out
     }
 
-    /// Runs `body(band, bandStart, imageHeight)` on bands of `rows + 2` rows starting one row above each
-    /// band (zeros beyond the image) and assembles the middle `rows` rows of each result.
-    private func convolveInBands(
-        _ x: Tensor, outChannels: Int, bandElements: Int, _ body: (Tensor, Int, Int) -> Tensor
-    ) -> Tensor {
-        let height = x.shape[2]
-        let rows = bandHeight(x, bandElements: bandElements)
-        var out = Tensor(zeros: [x.shape[0], outChannels, height, x.shape[3]])
-        var start = 0
-        while start < height {
-            let result = body(rowBand(x, start: start - 1, count: rows + 2), start - 1, height)
-            writeRows(rowBand(result, start: 1, count: min(rows, height - start)), into: &out, at: start)
-            start += rows
-        }
-        return out
-    }
-
-    /// Band height for `x` `[N, C, H, W]`: equal bands of about `bandElements` floats, at least 8 rows.
-    private func bandHeight(_ x: Tensor, bandElements: Int) -> Int {
-        let height = x.shape[2], rowSize = x.shape[0] * x.shape[1] * x.shape[3]
+    /// Band height for an activation of `shape` `[N, C, H, W]`: equal bands of about `bandElements` floats,
+    /// at least 8 rows, even (so an upsampled source always starts on the same row parity: one plan).
+    private func bandHeight(_ shape: [Int], _ bandElements: Int) -> Int {
+        let height = shape[2], rowSize = shape[0] * shape[1] * shape[3]
         let target = max(8, bandElements / max(1, rowSize))
         let bands = max(1, (height + target - 1) / target)
-        return (height + bands - 1) / bands
+        let rows = (height + bands - 1) / bands
+        return rows + rows % 2
     }
 }
 
-/// Rows `start ..< start+count` of `x` `[N, C, H, W]`; rows outside the image are zeros.
-func rowBand(_ x: Tensor, start: Int, count: Int) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let lo = max(start, 0), hi = min(start + count, h)
-    var band = Tensor(zeros: [n, c, count, w])
-    guard hi > lo else { return band }
-    x.scalars.withUnsafeBufferPointer { src in
-        band.scalars.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                (dst.baseAddress! + (plane * count + lo - start) * w)
-                    .update(from: src.baseAddress! + (plane * h + lo) * w, count: (hi - lo) * w)
+/// Where a banded layer's input rows come from.
+enum BandSource {
+    /// A stored whole-image activation.
+    case stored(ActivationStore)
+    /// `upsampler(x)` for the stored `x`, recomputed for each band requested (`[N, C, 2H, 2W]`).
+    case upsampled(Upsample2D, ActivationStore)
+
+    /// `[N, C, H, W]` of the rows served.
+    var shape: [Int] {
+        switch self {
+        case .stored(let x): x.shape
+        case .upsampled(let upsampler, let x): [x.shape[0], upsampler.conv.outChannels, 2 * x.shape[2], 2 * x.shape[3]]
+        }
+    }
+
+    var precision: ActivationStore.Precision {
+        switch self {
+        case .stored(let x), .upsampled(_, let x): x.precision
+        }
+    }
+
+    /// Rows `start ..< start+count` `[N, C, count, W]`, zeros outside the image.
+    func rows(start: Int, count: Int) -> Tensor {
+        switch self {
+        case .stored(let x):
+            return x.rows(start: start, count: count)
+        case .upsampled(let upsampler, let x):
+            // Output rows start ..< start+count need upsampled rows start-1 ... start+count (3×3, padding 1),
+            // which repeat source rows ⌊(start-1)/2⌋ ... ⌊(start+count)/2⌋; rows beyond the source are zeros,
+            // so upsampled rows beyond the image are the convolution's zero padding.
+            let first = floorHalf(start - 1), last = floorHalf(start + count)
+            let source = x.rows(start: first, count: last - first + 1)  // [N, C, s, W/2]
+            let input = upsampleRows(source, firstRow: first, start: start - 1, count: count + 2)  // [N, C, count+2, W]
+            var band = rowBand(upsampler.conv(input), start: 1, count: count)
+            zeroRowsOutside(&band, start: start, height: 2 * x.shape[2])
+            return band
+        }
+    }
+
+    /// Whole-image GroupNorm statistics: directly for an fp32 store, else gathered band by band.
+    func statistics(groups: Int, epsilon: Float, rows: Int) -> GroupNormStatistics {
+        if case .stored(let x) = self, x.precision == .float32 {
+            return GroupNormStatistics(x.tensor(), groups: groups, epsilon: epsilon)
+        }
+        var accumulator = GroupNormStatistics.Accumulator(groups: groups, epsilon: epsilon)
+        let height = shape[2]
+        for start in stride(from: 0, to: height, by: rows) {
+            accumulator.add(leadingRows(self.rows(start: start, count: rows), min(rows, height - start)))
+        }
+        return accumulator.statistics
+    }
+
+    private func floorHalf(_ value: Int) -> Int { value >= 0 ? value / 2 : -((1 - value) / 2) }
+
+    /// Rows `start ..< start+count` of the nearest 2× upsampling of an image of which `source`
+    /// `[N, C, s, w]` holds rows `firstRow ..< firstRow+s`: `[N, C, count, 2w]`.
+    private func upsampleRows(_ source: Tensor, firstRow: Int, start: Int, count: Int) -> Tensor {
+        let (n, c, s, w) = (source.shape[0], source.shape[1], source.shape[2], source.shape[3])
+        precondition(floorHalf(start) >= firstRow && floorHalf(start + count - 1) < firstRow + s, "source rows do not cover the band")
+        return Tensor(uninitializedShape: [n, c, count, 2 * w]) { out in
+            source.scalars.withUnsafeBufferPointer { src in
+                parallelFor(n * c) { plane in
+                    for row in 0..<count {
+                        let from = src.baseAddress! + (plane * s + floorHalf(start + row) - firstRow) * w
+                        let to = out.baseAddress! + (plane * count + row) * 2 * w
+                        for i in 0..<w {
+                            to[2 * i] = from[i]
+                            to[2 * i + 1] = from[i]
+                        }
+                    }
+                }
             }
         }
     }
-    return band
 }
 
-/// Copies `band` `[N, C, r, W]` into rows `start ..< start+r` of `x`.
-func writeRows(_ band: Tensor, into x: inout Tensor, at start: Int) {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let rows = band.shape[2]
-    precondition(band.shape == [n, c, rows, w] && start + rows <= h, "band \(band.shape) does not fit \(x.shape) at \(start)")
-    band.scalars.withUnsafeBufferPointer { src in
-        x.scalars.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                (dst.baseAddress! + (plane * h + start) * w).update(from: src.baseAddress! + plane * rows * w, count: rows * w)
-            }
-        }
+/// The first `count` rows of `band` `[N, C, r, W]` (the band itself when that is all of it).
+private func leadingRows(_ band: Tensor, _ count: Int) -> Tensor {
+    count == band.shape[2] ? band : rowBand(band, start: 0, count: count)
+}
+
+/// Which precision a tiled decode keeps its whole-image activations in, and which upsamplers it fuses into
+/// the following block: fp32 and nothing fused when that fits the budget; otherwise fp16, and then the
+/// upsamplers whose stored output would still break the budget are recomputed per band instead.
+struct TiledDecodePlan {
+    let precision: ActivationStore.Precision
+    /// Indices of the levels whose upsampler is recomputed by the next level's first block.
+    let fusedLevels: Set<Int>
+
+    init(precision: ActivationStore.Precision, fusedLevels: Set<Int>) {
+        self.precision = precision
+        self.fusedLevels = fusedLevels
     }
-}
 
-/// Copies `band` `[N, C, r, W]` into rows `start ..< start+r` of an `[N, C, height, W]` tensor laid out at the
-/// front of `x`'s storage (`x` holds at least that many floats; its shape is left alone).
-func writeRows(_ band: Tensor, intoStorageOf x: inout Tensor, height: Int, at start: Int) {
-    let (planes, rows, w) = (band.shape[0] * band.shape[1], band.shape[2], band.shape[3])
-    precondition(planes * height * w <= x.count && start + rows <= height, "band \(band.shape) does not fit \(x.shape)")
-    band.scalars.withUnsafeBufferPointer { src in
-        x.scalars.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<planes {
-                (dst.baseAddress! + (plane * height + start) * w).update(from: src.baseAddress! + plane * rows * w, count: rows * w)
+    /// The plan for a decoder whose levels output `levelChannels` channels (diffusers' reversed
+    /// `block_out_channels`; every level but the last upsamples 2×), for `[B, L, h, w]` latents.
+    init(levelChannels: [Int], latent: (batch: Int, height: Int, width: Int), budget: Int) {
+        // Per level: elements of its first block's input, of its output, and of its upsampled output (0: none).
+        var (channels, h, w) = (levelChannels.first ?? 0, latent.height, latent.width)
+        let levels = levelChannels.enumerated().map { i, levelOutput in
+            let input = latent.batch * channels * h * w
+            channels = levelOutput
+            let output = latent.batch * channels * h * w
+            guard i < levelChannels.count - 1 else { return (inputElements: input, outputElements: output, upsampledElements: 0) }
+            (h, w) = (2 * h, 2 * w)
+            return (inputElements: input, outputElements: output, upsampledElements: latent.batch * channels * h * w)
+        }
+        func peak(_ bytes: Int, fused: Set<Int>) -> Int {
+            var worst = 0
+            for (i, level) in levels.enumerated() {
+                // A block holds its input and its hidden state (later its output).
+                let input = i > 0 && fused.contains(i - 1) ? levels[i - 1].outputElements : level.inputElements
+                worst = max(worst, input + level.outputElements, 2 * level.outputElements)
+                // Stored upsampling holds its input and output.
+                if level.upsampledElements > 0 && !fused.contains(i) {
+                    worst = max(worst, level.outputElements + level.upsampledElements)
+                }
             }
+            return worst * bytes
         }
-    }
-}
-
-/// Zeroes the rows of a band (first row at image row `start`) that lie outside `0 ..< height`: after a
-/// GroupNorm they must again equal the convolution's zero padding.
-func zeroRowsOutside(_ band: inout Tensor, start: Int, height: Int) {
-    let (planes, rows, w) = (band.shape[0] * band.shape[1], band.shape[2], band.shape[3])
-    let above = min(rows, max(0, -start)), below = min(rows, max(0, start + rows - height))
-    guard above > 0 || below > 0 else { return }
-    band.scalars.withUnsafeMutableBufferPointer { p in
-        for plane in 0..<planes {
-            let base = p.baseAddress! + plane * rows * w
-            if above > 0 { base.update(repeating: 0, count: above * w) }
-            if below > 0 { (base + (rows - below) * w).update(repeating: 0, count: below * w) }
+        if peak(4, fused: []) <= budget {
+            (precision, fusedLevels) = (.float32, [])
+            return
         }
+        var fused = Set<Int>()
+        for (i, level) in levels.enumerated() where level.upsampledElements > 0 {
+            let stored = level.upsampledElements + max(level.outputElements, levels[i + 1].outputElements)
+            if 2 * stored > budget { fused.insert(i) }
+        }
+        (precision, fusedLevels) = (.float16, fused)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import LatentCore
-import LatentModels
+@testable import LatentModels
 import LatentTesting
 import LatentWeights
 import Testing
@@ -45,5 +45,38 @@ struct TiledDecodeTests {
         let psnr = Self.psnr(tiled, untiled)
         #expect(psnr >= 45, "PSNR \(psnr) dB")
         #expect(relativeError(tiled, untiled) < 1e-4)
+    }
+
+    /// What large decodes do, forced on a small image: upsamplers recomputed band by band inside the next
+    /// block (exact in fp32) and whole-image activations kept in fp16 with a factor per row.
+    @Test func fp16StoresAndFusedUpsamplersEqualUntiled() throws {
+        let vae = try Self.tinyVAE()
+        let latents = TorchCPURandomSource(seed: 5).normal(shape: [1, 4, 23, 21])
+        let untiled = vae.decode(latents, tiled: false)
+        let z = vae.postQuantConv.map { $0(latents) } ?? latents
+        let upsamplers = Set(vae.decoder.levels.indices.dropLast())
+        #expect(!upsamplers.isEmpty)
+        let fused = vae.decoder.decodeTiled(z, bandElements: 40_000, plan: TiledDecodePlan(precision: .float32, fusedLevels: upsamplers))
+        #expect(relativeError(fused, untiled) < 1e-5)
+        let half = vae.decoder.decodeTiled(z, bandElements: 40_000, plan: TiledDecodePlan(precision: .float16, fusedLevels: []))
+        let halfPSNR = Self.psnr(half, untiled)
+        #expect(halfPSNR >= 60, "fp16 stores: PSNR \(halfPSNR) dB")
+        // A 1-byte budget selects fp16 and recomputes every upsampler.
+        let smallest = vae.decode(latents, tiled: true, bandElements: 40_000, activationBudget: 1)
+        let smallestPSNR = Self.psnr(smallest, untiled)
+        #expect(smallestPSNR >= 60, "fp16 stores, fused upsamplers: PSNR \(smallestPSNR) dB")
+        #expect(relativeError(smallest, untiled) < 1e-3)
+    }
+
+    /// The default budget with SD 1.x's decoder (levels of 512, 512, 256, 128 channels): exact fp32 up to
+    /// 1024², and at 2048² fp16 stores with the last upsampler (whose output is 256 × 2048² values) fused.
+    @Test func defaultPlanBySize() {
+        let channels = [512, 512, 256, 128], budget = AutoencoderKL.tiledActivationBudget
+        for side in [64, 128] {
+            let plan = TiledDecodePlan(levelChannels: channels, latent: (1, side, side), budget: budget)
+            #expect(plan.precision == .float32 && plan.fusedLevels.isEmpty, "\(8 * side)²")
+        }
+        let large = TiledDecodePlan(levelChannels: channels, latent: (1, 256, 256), budget: budget)
+        #expect(large.precision == .float16 && large.fusedLevels == [2])
     }
 }

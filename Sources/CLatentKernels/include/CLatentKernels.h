@@ -5,6 +5,8 @@
 
 /// glibc `malloc_trim(0)`: returns freed heap memory to the system; 1 when memory was released.
 int latent_malloc_trim(void);
+/// Frees the pooled per-call convolution buffers that no call is using (`latent_malloc_trim` does this first).
+void latent_scratch_trim(void);
 /// Serves allocations of at least `mmap_threshold_bytes` by mmap (unmapped on free) and trims the heap top
 /// above twice that (glibc `mallopt`).
 void latent_malloc_tune(long mmap_threshold_bytes);
@@ -17,6 +19,12 @@ void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
 void latent_f32_to_f16(const float *src, uint16_t *dst, size_t count);
 /// Counts how many of `count` floats do not survive a round trip through half precision (0: exact).
 size_t latent_f16_inexact_count(const float *src, size_t count);
+/// Narrows `count` floats (one row) to half precision after scaling them by a power of two that puts their
+/// largest magnitude just under 2^15 (no overflow, full half precision relative to that magnitude).
+/// Returns the factor that restores them (`latent_f16_to_f32_scaled`).
+float latent_f32_to_f16_scaled(const float *src, uint16_t *dst, size_t count);
+/// Widens `count` half values and multiplies them by `factor`.
+void latent_f16_to_f32_scaled(const uint16_t *src, float *dst, size_t count, float factor);
 /// Widens `count` bfloat16 values to float (exact: bf16 is the top half of a float).
 void latent_bf16_to_f32(const uint16_t *src, float *dst, size_t count);
 
@@ -50,8 +58,12 @@ void latent_softmax_rows(float *data, size_t rows, size_t stride, size_t count);
 /// the per-channel affine (`weight`/`bias` point at the group's first channel) and optionally SiLU.
 void latent_group_norm_group(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
                              const float *bias, float epsilon, int silu);
-/// Mean and 1/sqrt(var + epsilon) of `count` floats (double accumulation, as `latent_group_norm_group`).
-void latent_group_statistics(const float *src, size_t count, float epsilon, float *mean, float *inv_std);
+/// Sum and sum of squares (in double) of `count` floats: a group's (or one band's share of a group's)
+/// statistics, accumulated as `latent_group_norm_group` does.
+void latent_group_moments(const float *src, size_t count, double *sum, double *sumsq);
+/// Mean and `1 / sqrt(var + ε)` from accumulated moments, as `latent_group_norm_group` computes them.
+void latent_group_statistics_from_moments(double sum, double sumsq, double count, float epsilon, float *mean,
+                                          float *inv_std);
 /// Applies given group statistics and the per-channel affine to `channels` planes (tiled GroupNorm).
 void latent_group_norm_apply(const float *src, float *dst, size_t channels, size_t spatial, const float *weight,
                              const float *bias, float mean, float inv_std, int silu);
