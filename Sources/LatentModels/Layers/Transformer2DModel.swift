@@ -47,6 +47,9 @@ public struct Transformer2DModel: Sendable {
     ///   - context: `[B, 77, contextDimension]`
     /// - Returns: `[B, C, H, W]`
     public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        // The convolutions' pooled buffers (up to ≈ 140 MB at 512²) must not sit next to attention's
+        // temporaries, where a step's memory peaks: keeping them added ≈ 50 MB to the run's peak.
+        ProcessMemory.releaseScratchBuffers()
         let (height, width) = (x.shape[2], x.shape[3])
         var h = norm(x)
         var tokens: Tensor  // [B, H·W, C]
