@@ -67,7 +67,7 @@ public struct AutoencoderKL: Sendable {
         return tiled ? decoder.decodeTiled(z, bandElements: bandElements, activationBudget: activationBudget) : decoder(z)
     }
 
-    /// 2.25 GiB: decodes up to about 1400² keep fp32 activations (exact); 2048² keeps fp16 ones and
+    /// 2.25 GiB: decodes up to about 1250² keep fp32 activations (exact); 2048² keeps fp16 ones and
     /// recomputes its last upsampler per band, which brings its decode under 3 GB (docs/performance.md).
     public static let tiledActivationBudget = 9 << 28
 }

@@ -16,6 +16,7 @@ struct VAEAttentionBlock: Sendable {
 
     /// `[B, C, H, W] → [B, C, H, W]`
     func callAsFunction(_ x: Tensor) -> Tensor {
+        ProcessMemory.releaseScratchBuffers()  // as in Transformer2DModel: not next to attention's temporaries
         let (height, width) = (x.shape[2], x.shape[3])
         let tokens = channelsToTokens(norm(x))  // [B, H·W, C]
         var out = tokensToChannels(attention(tokens), height: height, width: width)
