@@ -102,6 +102,31 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
+    /// The per-call oneDNN buffers come from a pool (one buffer per role, grown on demand, freed by
+    /// `releaseScratchBuffers`): calls of growing and shrinking sizes from many threads, with the pool being
+    /// freed from other threads meanwhile, all compute the right result.
+    @Test func pooledBuffersUnderConcurrentUseAndRelease() {
+        let random = TorchCPURandomSource(seed: 37)
+        let weight = random.normal(shape: [32, 24, 3, 3]) * 0.1, bias = random.normal(shape: [32])
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
+        // 1.4–3 MB per source: above the pool's 1 MiB floor.
+        let inputs = [[1, 24, 120, 120], [1, 24, 176, 176], [1, 24, 130, 100]].map { random.normal(shape: $0) }
+        let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: 1, padding: .uniform(1)) }
+        for i in [0, 1, 0, 2, 1] { #expect(relativeError(plan(inputs[i]), expected[i]) < 1e-5, "input \(i)") }
+        let jobs = 18
+        let errors = LockedErrors(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in
+            if job % 3 == 2 {
+                ProcessMemory.releaseScratchBuffers()
+                errors.set(job, 0)
+            } else {
+                let i = job % inputs.count
+                errors.set(job, relativeError(plan(inputs[i]), expected[i]))
+            }
+        }
+        for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
+    }
+
     @Test func compactWeightsAreExact() {
         let random = TorchCPURandomSource(seed: 5)
         let full = random.normal(shape: [64, 33])
