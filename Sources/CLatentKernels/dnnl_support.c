@@ -40,7 +40,8 @@ void *latent_aligned_alloc(size_t bytes) {
 // Per-call oneDNN buffers (blocked copies of source and destination, scratchpads) of a large convolution
 // are tens of MB: fresh from malloc they are new mappings, and every call page-faulted them in again (a
 // fifth of a 512² decode's CPU time went to the kernel). One buffer per role is kept for reuse until the
-// next trim (the tiled decoder trims between blocks, so whole-image activations never sit next to them).
+// next trim (the tiled decoder trims between blocks and every attention block trims on entry, so whole-image
+// activations and attention's temporaries never sit next to them).
 static struct { void *p; size_t capacity; int busy; } scratch[LATENT_SCRATCH_ROLES];
 static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 

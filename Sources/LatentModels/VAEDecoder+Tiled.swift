@@ -46,8 +46,8 @@ extension VAEDecoder {
         }
         if let pending { h = materialize(.upsampled(pending, h), bandElements: bandElements) }
         let source = BandSource.stored(h)
-        let statistics = source.statistics(groups: normOut.groups, epsilon: normOut.epsilon, rows: bandHeight(h.shape, bandElements))
         let (height, rows) = (h.shape[2], bandHeight(h.shape, bandElements))
+        let statistics = source.statistics(groups: normOut.groups, epsilon: normOut.epsilon, rows: rows)
         var out = Tensor(zeros: [h.shape[0], convOut.outChannels, height, h.shape[3]])
         for start in stride(from: 0, to: height, by: rows) {
             var normalised = groupNorm(
@@ -225,20 +225,12 @@ struct TiledDecodePlan {
             (h, w) = (2 * h, 2 * w)
             return (inputElements: input, outputElements: output, upsampledElements: latent.batch * channels * h * w)
         }
-        func peak(_ bytes: Int, fused: Set<Int>) -> Int {
-            var worst = 0
-            for (i, level) in levels.enumerated() {
-                // A block holds its input and its hidden state (later its output).
-                let input = i > 0 && fused.contains(i - 1) ? levels[i - 1].outputElements : level.inputElements
-                worst = max(worst, input + level.outputElements, 2 * level.outputElements)
-                // Stored upsampling holds its input and output.
-                if level.upsampledElements > 0 && !fused.contains(i) {
-                    worst = max(worst, level.outputElements + level.upsampledElements)
-                }
-            }
-            return worst * bytes
-        }
-        if peak(4, fused: []) <= budget {
+        // Whole-image elements held at once with nothing fused: a block holds its input and its hidden state
+        // (later its output); a stored upsampling holds its input and output.
+        let peakElements = levels.map { level in
+            max(level.inputElements + level.outputElements, 2 * level.outputElements, level.outputElements + level.upsampledElements)
+        }.max() ?? 0
+        if 4 * peakElements <= budget {
             (precision, fusedLevels) = (.float32, [])
             return
         }
