@@ -213,6 +213,12 @@ size_t latent_conv_plan_weight_bytes(const latent_conv_plan *p) {
 size_t latent_conv_plan_blocked_weight_count(const latent_conv_plan *p) { return p->weight_bytes / sizeof(float); }
 
 int latent_conv_plan_transform_weights(const latent_conv_plan *p, const float *plain, float *blocked) {
+    if (p->winograd && latent_wino_transform_4x3(&p->w_md, p->w_md.dims[0], p->w_md.dims[1], plain, blocked))
+        return 1;
+    return latent_conv_plan_reorder_weights(p, plain, blocked);
+}
+
+int latent_conv_plan_reorder_weights(const latent_conv_plan *p, const float *plain, float *blocked) {
     if (p->weights) return 0;  // not a weightless plan
     if (!p->w_reorder) {       // layouts coincide
         memcpy(blocked, plain, p->weight_bytes);

@@ -33,7 +33,7 @@ public struct ActivationStore: Sendable {
         let count = shape.reduce(1, *)
         switch precision {
         case .float32:
-            floats = Tensor(zeros: shape)
+            floats = zeroedOnAllCores(shape)
             halves = []
             factors = []
         case .float16:
@@ -75,7 +75,7 @@ public struct ActivationStore: Sendable {
         if precision == .float32 { return rowBand(floats, start: start, count: count) }
         let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
         let lo = max(start, 0), hi = min(start + count, h)
-        var band = Tensor(zeros: [shape[0], shape[1], count, w])
+        var band = zeroedOnAllCores([shape[0], shape[1], count, w])
         guard hi > lo else { return band }
         halves.withUnsafeBufferPointer { src in
             factors.withUnsafeBufferPointer { factor in
@@ -118,21 +118,37 @@ public struct ActivationStore: Sendable {
     }
 }
 
+/// A zero-filled tensor, written on all cores (whole-image activations of a decode are hundreds of MB; the
+/// first write also takes their page faults).
+func zeroedOnAllCores(_ shape: [Int]) -> Tensor {
+    Tensor(uninitializedShape: shape) { out in
+        let base = UncheckedSendable(out.baseAddress!)
+        parallelRanges(out.count, grain: 1 << 18) { range in (base.value + range.lowerBound).update(repeating: 0, count: range.count) }
+    }
+}
+
 /// Rows `start ..< start+count` of `x` `[N, C, H, W]`; rows outside the image are zeros.
 public func rowBand(_ x: Tensor, start: Int, count: Int) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let lo = max(start, 0), hi = min(start + count, h)
-    var band = Tensor(zeros: [n, c, count, w])
-    guard hi > lo else { return band }
-    x.scalars.withUnsafeBufferPointer { src in
-        band.scalars.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                (dst.baseAddress! + (plane * count + lo - start) * w)
-                    .update(from: src.baseAddress! + (plane * h + lo) * w, count: (hi - lo) * w)
+    return Tensor(uninitializedShape: [n, c, count, w]) { dst in
+        x.scalars.withUnsafeBufferPointer { src in
+            let (from, to) = (UncheckedSendable(src.baseAddress!), UncheckedSendable(dst.baseAddress!))
+            // Planes split over the cores: a band of a 512² level is tens of MB.
+            parallelRanges(n * c, grain: max(1, (1 << 16) / max(1, count * w))) { planes in
+                for plane in planes {
+                    let band = to.value + plane * count * w
+                    guard hi > lo else {
+                        band.update(repeating: 0, count: count * w)
+                        continue
+                    }
+                    if lo > start { band.update(repeating: 0, count: (lo - start) * w) }
+                    (band + (lo - start) * w).update(from: from.value + (plane * h + lo) * w, count: (hi - lo) * w)
+                    if start + count > hi { (band + (hi - start) * w).update(repeating: 0, count: (start + count - hi) * w) }
+                }
             }
         }
     }
-    return band
 }
 
 /// Copies `band` `[N, C, r, W]` into rows `start ..< start+r` of `x`.
@@ -142,8 +158,11 @@ public func writeRows(_ band: Tensor, into x: inout Tensor, at start: Int) {
     precondition(band.shape == [n, c, rows, w] && start >= 0 && start + rows <= h, "band \(band.shape) does not fit \(x.shape) at \(start)")
     band.scalars.withUnsafeBufferPointer { src in
         x.scalars.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                (dst.baseAddress! + (plane * h + start) * w).update(from: src.baseAddress! + plane * rows * w, count: rows * w)
+            let (from, to) = (UncheckedSendable(src.baseAddress!), UncheckedSendable(dst.baseAddress!))
+            parallelRanges(n * c, grain: max(1, (1 << 16) / max(1, rows * w))) { planes in
+                for plane in planes {
+                    (to.value + (plane * h + start) * w).update(from: from.value + plane * rows * w, count: rows * w)
+                }
             }
         }
     }

@@ -169,7 +169,9 @@ public struct CompactWeights: Sendable {
 /// - Returns: `[..., out]`
 public func linear(_ x: Tensor, weights: CompactWeights, bias: Tensor?) -> Tensor {
     precondition(weights.shape.count == 2, "linear weight must be 2-D, got \(weights.shape)")
-    return weights.withFloats { wp in
-        linear(x, weight: wp.baseAddress!, outFeatures: weights.shape[0], inFeatures: weights.shape[1], bias: bias)
+    return LayerProfile.measure("linear \(weights.shape[1])→\(weights.shape[0]) × \(x.count / max(1, weights.shape[1])) rows") {
+        weights.withFloats { wp in
+            linear(x, weight: wp.baseAddress!, outFeatures: weights.shape[0], inFeatures: weights.shape[1], bias: bias)
+        }
     }
 }

@@ -27,6 +27,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private var plans: [[Int]: OpaquePointer] = [:]
     private var unsupported: Set<[Int]> = []
     private let minimumOneDNNWork: Int
+    private let gemmMaximumPixels: Int
     /// Whether the weights are streamed (then `plain` is never dropped and plans hold no weights).
     private let streamed: Bool
 
@@ -48,23 +49,45 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// Output pixels (N·Ho·Wo) per call from which a 3×3 stride-1 convolution runs oneDNN's Winograd
     /// F(4×4, 3×3) algorithm: 2–3.3× faster than the direct one on SD's shapes, as accurate (relative error
     /// 1.0–1.6·10⁻⁶ against a float64 reference, direct 0.6–1.9·10⁻⁶), but its weights must be transformed
-    /// per call (see `WinogradWeightCache`), which costs 0.2–0.5 µs per (in, out) channel pair. Below about
-    /// 6000 pixels the transform outweighs the saving (measured per shape, docs/performance.md, wave 7).
-    public static let winogradMinimumPixels = 8192
+    /// per call (see `WinogradWeightCache`). With oneDNN's reorder that cost 0.2–0.5 µs per (in, out) channel
+    /// pair and paid only from about 6000 pixels (wave 7); Latent's own transform (`winograd_weights.c`) is
+    /// 18–32× faster, so the UNet's 32×32 level at batch 2 and the VAE's 64×64 level gain too (wave 9).
+    public static let winogradMinimumPixels = 2048
+
+    /// Bytes of Winograd-domain weights (36·O·C floats) up to which a layer may run Winograd: its transform
+    /// is a per-call temporary (the slot of `WinogradWeightCache`), and the UNet's 1280-channel layers would
+    /// need 236–472 MB of it, more than the memory target leaves (docs/performance.md, wave 9).
+    public static let winogradMaximumTransformBytes = 64 << 20
 
     /// Whether the Winograd algorithm is allowed (`LATENT_KERNELS=conv-direct` disables it).
     static let winogradEnabled = !KernelSwitches.isSet("conv-direct")
+
+    /// Output pixels (N·Ho·Wo) per call up to which, by default, a convolution that would run oneDNN's direct
+    /// kernels runs instead as GEMMs over im2col columns (`latent_conv_gemm`). On the UNet's 8×8 to 32×32
+    /// levels (128–2048 pixels at batch 2) the two take about as long per call once a oneDNN plan exists
+    /// (0.72–1.11× per shape, cold caches), but the GEMM needs no plan: a plan's first call reorders the
+    /// layer's weights and compiles its kernels, ≈ 90 ms for a 1280-channel layer, so the first step of every
+    /// generation in a new process paid ≈ 2–3 s more (one profiled run; docs/performance.md, wave 9). Winograd, where it applies
+    /// (`usesWinograd`), beats both.
+    public static let defaultGEMMMaximumPixels = 2048
+
+    /// Whether the GEMM form is allowed (`LATENT_KERNELS=conv-no-gemm` disables it).
+    static let gemmEnabled = !KernelSwitches.isSet("conv-no-gemm")
 
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
+    ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
+    ///     (0: never).
     public convenience init(
         weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
-        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
+        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
+        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels
     ) {
         precondition(weight.rank == 4, "convolution weight must be 4-D, got \(weight.shape)")
-        self.init(weights: CompactWeights(weight), bias: bias, stride: stride, padding: padding, minimumOneDNNWork: minimumOneDNNWork)
+        self.init(weights: CompactWeights(weight), bias: bias, stride: stride, padding: padding,
+                  minimumOneDNNWork: minimumOneDNNWork, gemmMaximumPixels: gemmMaximumPixels)
     }
 
     /// A plan over stored weights. Streamed weights (`CompactWeights.isStreamed`, `--low-memory`) are never
@@ -73,13 +96,17 @@ public final class ConvolutionPlan: @unchecked Sendable {
     ///   - weights: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
+    ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
+    ///     (0: never).
     public init(
         weights: CompactWeights, bias: Tensor?, stride: Int, padding: Padding2D,
-        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork
+        minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
+        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels
     ) {
         precondition(weights.shape.count == 4, "convolution weight must be 4-D, got \(weights.shape)")
         weightShape = weights.shape
         self.minimumOneDNNWork = minimumOneDNNWork
+        self.gemmMaximumPixels = gemmMaximumPixels
         plain = weights
         streamed = weights.isStreamed
         self.bias = bias
@@ -108,7 +135,14 @@ public final class ConvolutionPlan: @unchecked Sendable {
 
     /// `[N, C, H, W] → [N, O, Ho, Wo]`
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        LayerProfile.measure("conv \(weightShape[2])×\(weightShape[3]) \(weightShape[1])→\(weightShape[0]) at \(x.shape[0])×\(x.shape[2])×\(x.shape[3])") {
+            run(x)
+        }
+    }
+
+    private func run(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == weightShape[1], "convolution input \(x.shape) vs weight \(weightShape)")
+        if usesGEMM(x.shape), let y = gemmConvolution(x) { return y }
         if let plan = plan(for: x.shape) {
             let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
             let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
@@ -137,6 +171,50 @@ public final class ConvolutionPlan: @unchecked Sendable {
         }
         let weight = self.weight
         return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    private func outputSize(_ shape: [Int]) -> (height: Int, width: Int) {
+        ((shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1,
+         (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1)
+    }
+
+    /// Whether an input of `shape` runs oneDNN's Winograd algorithm (see `winogradMinimumPixels`).
+    public func usesWinograd(_ shape: [Int]) -> Bool {
+        guard Self.oneDNNEnabled, Self.winogradEnabled, weightShape[2] == 3 && weightShape[3] == 3 && stride == 1 else { return false }
+        let (ho, wo) = outputSize(shape)
+        return shape[0] * ho * wo >= Self.winogradMinimumPixels
+            && 36 * weightShape[0] * weightShape[1] * 4 <= Self.winogradMaximumTransformBytes
+            && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
+    }
+
+    /// Whether an input of `shape` runs as whole-batch GEMMs (see `defaultGEMMMaximumPixels`): only where
+    /// oneDNN's direct kernels would run otherwise.
+    public func usesGEMM(_ shape: [Int]) -> Bool {
+        guard Self.gemmEnabled, Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1, !usesWinograd(shape) else { return false }
+        let (ho, wo) = outputSize(shape)
+        return ho > 0 && wo > 0 && shape[0] * ho * wo <= gemmMaximumPixels
+            && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
+    }
+
+    /// The GEMM form with the plain weights widened into a pooled buffer; `nil` when out of memory.
+    private func gemmConvolution(_ x: Tensor) -> Tensor? {
+        let (ho, wo) = outputSize(x.shape)
+        let weights = plainWeights()
+        let shape = x.shape.map(Int64.init)
+        let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
+        var ok: Int32 = 0
+        let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
+            ok = weights.withFloats { w in
+                x.scalars.withUnsafeBufferPointer { src in
+                    withOptionalBias { bias in
+                        latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, Int64(weightShape[0]), Int64(weightShape[2]),
+                                         Int64(weightShape[3]), Int64(stride), pad, bias, out.baseAddress!)
+                    }
+                }
+            }
+            if ok == 0 { out.update(repeating: 0) }
+        }
+        return ok != 0 ? y : nil
     }
 
     /// Calls `body` with the plan's blocked weights widened to fp32 on all cores into a pooled buffer when
@@ -173,7 +251,11 @@ public final class ConvolutionPlan: @unchecked Sendable {
         guard Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1 else { return nil }
         let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
         let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
-        guard shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork else { return nil }
+        // A few output channels (a VAE's conv_out: 3) over many pixels: im2col's GEMM has M = 3 there and ran at
+        // ≈ 2 GFLOP/s (0.77 s of a 512² decode); oneDNN pads the channels to a vector and runs 30× faster.
+        let work = shape[0] * ho * wo * weightShape.reduce(1, *)
+        let fewOutputs = weightShape[0] < 16 && work >= minimumOneDNNWork / 16
+        guard work >= minimumOneDNNWork || fewOutputs else { return nil }
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[shape] { return plan }
@@ -185,9 +267,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
         // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
         // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
         let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
-        let winograd = Self.winogradEnabled && weightShape[2] == 3 && weightShape[3] == 3 && stride == 1
-            && shape[0] * ho * wo >= Self.winogradMinimumPixels
-        if winograd, let created = withOptionalBias({ bp in
+        if usesWinograd(shape), let created = withOptionalBias({ bp in
             latent_conv_plan_create(shape64, Int64(weightShape[0]), 3, 3, 1, pad, nil, nil, bp, 0, 1)
         }) {
             plans[shape] = created

@@ -34,6 +34,12 @@ private let attentionForcesGEMM = KernelSwitches.isSet("attention-gemm")
 /// - Returns: `[B, Nq, heads·D]`
 public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool = false, scale: Float? = nil) -> Tensor {
     let d = checkedHeadDimension(query: query, key: key, value: value, heads: heads)
+    return LayerProfile.measure("attention \(query.shape[1])×\(key.shape[1]) d \(d) × \(query.shape[0] * heads)") {
+        attention(query: query, key: key, value: value, heads: heads, headDimension: d, causal: causal, scale: scale)
+    }
+}
+
+private func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, headDimension d: Int, causal: Bool, scale: Float?) -> Tensor {
     if !attentionForcesGEMM && key.shape[1] > 0 && fusedAttentionWins(headDimension: d, queries: query.shape[1], keys: key.shape[1]) {
         return fusedAttention(query: query, key: key, value: value, heads: heads, causal: causal, scale: scale)
     }

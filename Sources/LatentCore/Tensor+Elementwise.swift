@@ -35,11 +35,13 @@ extension Tensor {
     /// Adds `other` in place (same shape).
     public mutating func add(_ other: Tensor) {
         precondition(shape == other.shape, "elementwise shapes \(shape) and \(other.shape) differ")
-        other.scalars.withUnsafeBufferPointer { b in
-            scalars.withUnsafeMutableBufferPointer { a in
-                let (ab, bb) = (UncheckedSendable(a.baseAddress!), UncheckedSendable(b.baseAddress!))
-                parallelRanges(a.count, grain: 1 << 16) { r in
-                    latent_add(ab.value + r.lowerBound, bb.value + r.lowerBound, r.count)
+        LayerProfile.measure("add") {
+            other.scalars.withUnsafeBufferPointer { b in
+                scalars.withUnsafeMutableBufferPointer { a in
+                    let (ab, bb) = (UncheckedSendable(a.baseAddress!), UncheckedSendable(b.baseAddress!))
+                    parallelRanges(a.count, grain: 1 << 16) { r in
+                        latent_add(ab.value + r.lowerBound, bb.value + r.lowerBound, r.count)
+                    }
                 }
             }
         }
@@ -96,10 +98,12 @@ public func geglu(_ x: Tensor) -> Tensor {
     let f = width / 2, rows = x.count / width
     var shape = x.shape
     shape[shape.count - 1] = f
-    return Tensor(uninitializedShape: shape) { out in
-        x.scalars.withUnsafeBufferPointer { src in
-            parallelRanges(rows, grain: 16) { r in
-                latent_geglu_rows(src.baseAddress! + r.lowerBound * width, out.baseAddress! + r.lowerBound * f, r.count, f)
+    return LayerProfile.measure("geglu") {
+        Tensor(uninitializedShape: shape) { out in
+            x.scalars.withUnsafeBufferPointer { src in
+                parallelRanges(rows, grain: 16) { r in
+                    latent_geglu_rows(src.baseAddress! + r.lowerBound * width, out.baseAddress! + r.lowerBound * f, r.count, f)
+                }
             }
         }
     }
@@ -117,7 +121,7 @@ public func concatChannels(_ parts: [Tensor]) -> Tensor {
     }
     var shape = first.shape
     shape[1] = channels
-    return Tensor(uninitializedShape: shape) { out in
+    return LayerProfile.measure("concat") { Tensor(uninitializedShape: shape) { out in
         var offset = 0
         for b in 0..<n {
             for part in parts {
@@ -128,7 +132,7 @@ public func concatChannels(_ parts: [Tensor]) -> Tensor {
                 offset += len
             }
         }
-    }
+    } }
 }
 
 /// Concatenates tensors along the batch (outermost) dimension.
@@ -164,7 +168,7 @@ public func upsampleNearest(_ x: Tensor, height outH: Int, width outW: Int) -> T
 public func channelsToTokens(_ x: Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let hw = h * w
-    return Tensor(uninitializedShape: [n, hw, c]) { out in
+    return LayerProfile.measure("channels→tokens") { Tensor(uninitializedShape: [n, hw, c]) { out in
         x.scalars.withUnsafeBufferPointer { src in
             // [C, HW] → [HW, C] per item, tiles split over the cores by channel blocks of 32.
             parallelFor(n * ((c + 31) / 32)) { job in
@@ -176,14 +180,14 @@ public func channelsToTokens(_ x: Tensor) -> Tensor {
                 }
             }
         }
-    }
+    } }
 }
 
 /// `[N, H·W, C] → [N, C, H, W]`, the inverse of `channelsToTokens`.
 public func tokensToChannels(_ x: Tensor, height h: Int, width w: Int) -> Tensor {
     let (n, hw, c) = (x.shape[0], x.shape[1], x.shape[2])
     precondition(hw == h * w, "tokensToChannels: \(hw) tokens for \(h)×\(w)")
-    return Tensor(uninitializedShape: [n, c, h, w]) { out in
+    return LayerProfile.measure("tokens→channels") { Tensor(uninitializedShape: [n, c, h, w]) { out in
         x.scalars.withUnsafeBufferPointer { src in
             // [HW, C] → [C, HW] per item, split over the cores by channel blocks of 32.
             parallelFor(n * ((c + 31) / 32)) { job in
@@ -195,5 +199,5 @@ public func tokensToChannels(_ x: Tensor, height h: Int, width w: Int) -> Tensor
                 }
             }
         }
-    }
+    } }
 }

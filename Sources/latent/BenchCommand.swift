@@ -93,13 +93,23 @@ struct BenchCommand: ParsableCommand {
         var stepCount = 0
         var lastStep = Date(), lastStepCPU = 0.0
         let generateStart = Date(), generateCPU = Self.processCPUSeconds()
+        var firstStep = generateStart
+        LayerProfile.reset()
         _ = try pipeline.generate(request) { progress in
             stepCount = progress.stepCount
             lastStep = Date()
             lastStepCPU = Self.processCPUSeconds()
+            if LayerProfile.isEnabled, progress.step == 1 || progress.step == progress.stepCount {
+                // The first step apart: it also creates every layer's oneDNN plans.
+                let since = progress.step == 1 ? generateStart : firstStep
+                let label = progress.step == 1 ? "UNet step 1 (with text encoding)" : "UNet steps 2…\(progress.stepCount)"
+                Self.writeProfile(label, seconds: lastStep.timeIntervalSince(since))
+                firstStep = lastStep
+            }
             return true
         }
         let end = Date(), endCPU = Self.processCPUSeconds()
+        if LayerProfile.isEnabled { Self.writeProfile("VAE decode", seconds: end.timeIntervalSince(lastStep)) }
         let unetCPU = max(0, lastStepCPU - generateCPU - textEncodeCPU)
         let unetSeconds = max(0, lastStep.timeIntervalSince(generateStart) - textEncodeSeconds)
         let result = BenchResult(
@@ -110,6 +120,12 @@ struct BenchCommand: ParsableCommand {
             cpuSeconds: endCPU, textEncodeCPUSeconds: textEncodeCPU,
             unetStepCPUSeconds: unetCPU / Double(max(1, stepCount)), vaeDecodeCPUSeconds: endCPU - lastStepCPU)
         print(json ? result.jsonLine : result.table)
+    }
+
+    /// `LATENT_PROFILE=1`: the phase's per-layer table on standard error, then a fresh count for the next one.
+    private static func writeProfile(_ phase: String, seconds: Double) {
+        FileHandle.standardError.write(Data("\n\(phase) (\(String(format: "%.2f", seconds)) s):\n\(LayerProfile.report(total: seconds))\n".utf8))
+        LayerProfile.reset()
     }
 
     /// `--decode-only`: the VAE of a diffusers folder decodes seeded random latents of the requested size
@@ -128,6 +144,7 @@ struct BenchCommand: ParsableCommand {
         let latents = TorchCPURandomSource(seed: seed).normal(shape: [1, configuration.latentChannels, h / factor, w / factor])
         let start = Date(), startCPU = Self.processCPUSeconds()
         let image = lowMemory ? vae.decode(latents, tiled: true) : vae.decode(latents)
+        if LayerProfile.isEnabled { Self.writeProfile("VAE decode", seconds: Date().timeIntervalSince(start)) }
         let result = BenchResult(
             width: image.shape[3], height: image.shape[2], steps: 0, guided: false, loadSeconds: loadSeconds,
             textEncodeSeconds: 0, unetStepSeconds: 0, vaeDecodeSeconds: Date().timeIntervalSince(start),

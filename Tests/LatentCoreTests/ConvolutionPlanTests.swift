@@ -1,3 +1,4 @@
+import CLatentKernels
 import Foundation
 import LatentCore
 import LatentTesting
@@ -21,7 +22,7 @@ struct ConvolutionPlanTests {
         var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
         if half { weight = Self.halfRounded(weight) }
         let bias = random.normal(shape: [40])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 0)
         let expected = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
         let first = plan(x)
         #expect(first.shape == expected.shape)
@@ -43,7 +44,7 @@ struct ConvolutionPlanTests {
         if half { weight = Self.halfRounded(weight) }
         let bias = random.normal(shape: [48])
         let inputs = [[1, 32, 17, 19], [2, 32, 8, 8], [1, 32, 40, 33], [2, 32, 24, 24]].map { random.normal(shape: $0) }
-        let plans = [1, 2].map { ConvolutionPlan(weight: weight, bias: bias, stride: $0, padding: .uniform(1), minimumOneDNNWork: 0) }
+        let plans = [1, 2].map { ConvolutionPlan(weight: weight, bias: bias, stride: $0, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0) }
         let expected = plans.map { plan in
             inputs.map { conv2d($0, weight: weight, bias: bias, stride: plan.stride, padding: plan.padding) }
         }
@@ -82,7 +83,7 @@ struct ConvolutionPlanTests {
             var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
             if half { weight = Self.halfRounded(weight) }
             let bias = random.normal(shape: [40])
-            return (weight, bias, ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0))
+            return (weight, bias, ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0))
         }
         let expected = layers.map { layer in inputs.map { conv2d($0, weight: layer.0, bias: layer.1, stride: 1, padding: .uniform(1)) } }
         // Same layer twice (a cache hit), then the other layer, then a second shape of the first, then back.
@@ -102,13 +103,77 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
+    /// The whole-batch GEMM form (few output pixels per call): batch 1 and 2, strides 1 and 2, asymmetric
+    /// padding, fp16 weights, columns split over threads (C·9·N·Ho·Wo ≥ 2²⁰), and a layer whose plain weights
+    /// were dropped because another input shape built a oneDNN plan; also from many threads at once.
+    @Test(arguments: [
+        (1, Padding2D.uniform(1), true), (2, Padding2D(top: 0, left: 0, bottom: 1, right: 1), false),
+        (1, Padding2D.uniform(1), false), (2, Padding2D.uniform(1), true),
+    ])
+    func gemmMatchesIm2col(stride: Int, padding: Padding2D, half: Bool) {
+        let random = TorchCPURandomSource(seed: 41)
+        var weight = random.normal(shape: [48, 256, 3, 3]) * 0.05
+        if half { weight = Self.halfRounded(weight) }
+        let bias = random.normal(shape: [48])
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 512)
+        let inputs = [[2, 256, 16 * stride, 16 * stride], [1, 256, 7 * stride, 12 * stride], [1, 256, 40 * stride, 40 * stride]].map { random.normal(shape: $0) }
+        let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: stride, padding: padding) }
+        #expect(plan.usesGEMM(inputs[0].shape) && plan.usesGEMM(inputs[1].shape) && !plan.usesGEMM(inputs[2].shape))
+        // GEMM, GEMM, oneDNN (drops the plain weights), GEMM again from the recovered weights.
+        for i in [0, 1, 2, 0] { #expect(relativeError(plan(inputs[i]), expected[i]) < 1e-5, "input \(i)") }
+        #expect(plan.implementation(for: inputs[0].shape) == nil && plan.implementation(for: inputs[2].shape) != nil)
+        let jobs = 8
+        let errors = LockedErrors(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in errors.set(job, relativeError(plan(inputs[job % 2]), expected[job % 2])) }
+        for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
+    }
+
+    /// Column matrices over the GEMM form's budget (2²⁴ floats) run in bands of output rows, each GEMM
+    /// writing its rows in place: several bands per item (the last one shorter), batch 1 and 2.
+    @Test func gemmInBandsMatchesIm2col() {
+        let random = TorchCPURandomSource(seed: 43)
+        let weight = random.normal(shape: [16, 4096, 3, 3]) * 0.02, bias = random.normal(shape: [16])
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 1024)
+        // 36864 · 22 · 22 ≈ 1.1 · 2²⁴ floats: bands of 20 rows and 2 rows; batch 2: the same per item.
+        for shape in [[1, 4096, 22, 22], [2, 4096, 21, 21]] {
+            let x = random.normal(shape: shape)
+            #expect(plan.usesGEMM(shape))
+            #expect(relativeError(plan(x), conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(1))) < 1e-5)
+        }
+    }
+
+    /// Latent's Winograd F(4×4, 3×3) weight transform writes what oneDNN's reorder writes into the same layout
+    /// (SD's channel counts: oneDNN picks that layout from about 128 channels; below, its F(2×2, 3×3) layout
+    /// goes through oneDNN's reorder), with one and several output-channel blocks per chunk (960 → 320), and
+    /// a convolution through it equals im2col.
+    @Test(arguments: [(320, 320), (320, 960), (128, 256)])
+    func winogradTransformEqualsOneDNNReorder(outChannels: Int, inChannels: Int) throws {
+        let random = TorchCPURandomSource(seed: 47)
+        let weight = random.normal(shape: [outChannels, inChannels, 3, 3])
+        let shape: [Int64] = [1, Int64(inChannels), 96, 96], pad: [Int64] = [1, 1, 1, 1]
+        let plan = try #require(latent_conv_plan_create(shape, Int64(outChannels), 3, 3, 1, pad, nil, nil, nil, 0, 1))
+        defer { latent_conv_plan_destroy(plan) }
+        let count = latent_conv_plan_blocked_weight_count(plan)
+        var ours = [Float](repeating: 0, count: count), oneDNN = [Float](repeating: 0, count: count)
+        weight.scalars.withUnsafeBufferPointer { w in
+            #expect(latent_conv_plan_transform_weights(plan, w.baseAddress!, &ours) == 1)
+            #expect(latent_conv_plan_reorder_weights(plan, w.baseAddress!, &oneDNN) == 1)
+        }
+        #expect(oneDNN.contains { $0 != 0 })
+        #expect(relativeError(Tensor(shape: [count], scalars: ours), Tensor(shape: [count], scalars: oneDNN)) < 1e-6)
+        let layer = ConvolutionPlan(weight: weight, bias: nil, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
+        let x = random.normal(shape: [1, inChannels, 96, 96])
+        #expect(relativeError(layer(x), conv2d(x, weight: weight, bias: nil, stride: 1, padding: .uniform(1))) < 1e-5)
+        #expect(layer.implementation(for: x.shape)?.contains("wino") == true)
+    }
+
     /// The per-call oneDNN buffers come from a pool (one buffer per role, grown on demand, freed by
     /// `releaseScratchBuffers`): calls of growing and shrinking sizes from many threads, with the pool being
     /// freed from other threads meanwhile, all compute the right result.
     @Test func pooledBuffersUnderConcurrentUseAndRelease() {
         let random = TorchCPURandomSource(seed: 37)
         let weight = random.normal(shape: [32, 24, 3, 3]) * 0.1, bias = random.normal(shape: [32])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0)
         // 1.4–3 MB per source: above the pool's 1 MiB floor.
         let inputs = [[1, 24, 120, 120], [1, 24, 176, 176], [1, 24, 130, 100]].map { random.normal(shape: $0) }
         let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: 1, padding: .uniform(1)) }

@@ -89,6 +89,12 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
 int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// `[N, C, H, W]` (`shape`) convolved with plain `[O, C, kh, kw]` fp32 weights as one GEMM over im2col columns of
+/// the whole batch (padding `{top, left, bottom, right}`), plus `bias` `[O]` when not NULL, into `[N, O, Ho, Wo]`.
+/// Returns 0 on failure (out of memory), leaving `dst` unwritten.
+int latent_conv_gemm(const float *src, const int64_t shape[4], const float *weights, int64_t o, int64_t kh,
+                     int64_t kw, int64_t stride, const int64_t padding[4], const float *bias, float *dst);
+
 /// A oneDNN convolution for one input shape: primitive, activation reorders and the weights in the
 /// primitive's blocked layout. Immutable after creation, so `latent_conv_plan_execute` may run concurrently.
 typedef struct latent_conv_plan latent_conv_plan;
@@ -129,6 +135,8 @@ int latent_conv_plan_execute_streamed(const latent_conv_plan *plan, const float 
 /// `latent_conv_plan_blocked_weight_count` floats; for a Winograd plan this is the Winograd transform), for
 /// `latent_conv_plan_execute_widened`. Returns 0 on failure.
 int latent_conv_plan_transform_weights(const latent_conv_plan *plan, const float *plain, float *blocked);
+/// `latent_conv_plan_transform_weights` by oneDNN's own reorder, also for Winograd plans (tests compare the two).
+int latent_conv_plan_reorder_weights(const latent_conv_plan *plan, const float *plain, float *blocked);
 /// Whether the plan runs the Winograd algorithm.
 int latent_conv_plan_is_winograd(const latent_conv_plan *plan);
 /// Whether two plans of one layer take their weights in the same layout (so transformed weights can be shared).

@@ -18,6 +18,8 @@ public struct GroupNorm: Sendable {
 
     /// Normalises `[N, C, ...]`; `silu` fuses the activation that follows every GroupNorm in ResNet blocks.
     public func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
-        groupNorm(x, groups: groups, weight: weight, bias: bias, epsilon: epsilon, applySiLU: silu)
+        LayerProfile.measure("groupnorm\(silu ? "+silu" : "") \(x.shape.dropFirst().map(String.init).joined(separator: "×"))") {
+            groupNorm(x, groups: groups, weight: weight, bias: bias, epsilon: epsilon, applySiLU: silu)
+        }
     }
 }

@@ -42,6 +42,6 @@ public struct LayerNorm: Sendable {
     /// - Parameter x: `[..., D]`.
     /// - Returns: `[..., D]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        layerNorm(x, weight: weight, bias: bias, epsilon: epsilon)
+        LayerProfile.measure("layernorm \(x.shape.last ?? 0)") { layerNorm(x, weight: weight, bias: bias, epsilon: epsilon) }
     }
 }
