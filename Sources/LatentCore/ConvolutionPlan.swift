@@ -142,6 +142,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
 
     private func run(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == weightShape[1], "convolution input \(x.shape) vs weight \(weightShape)")
+        if let chunk = winogradChunk(x.shape), let y = chunkedWinograd(x, chunk: chunk) { return y }
         if usesGEMM(x.shape), let y = gemmConvolution(x) { return y }
         if let plan = plan(for: x.shape) {
             let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
@@ -187,10 +188,76 @@ public final class ConvolutionPlan: @unchecked Sendable {
             && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
     }
 
+    /// Output channels per Winograd chunk for an input of `shape` whose whole transform would exceed
+    /// `winogradMaximumTransformBytes` (the UNet's 1280-channel layers and wide-input layers at 32×32): the
+    /// largest multiple of 16 dividing O whose transform fits; `nil` when the layer runs otherwise. Each chunk
+    /// runs oneDNN's Winograd over its output channels, its weights transformed per call. At 32×32 (batch 2)
+    /// that took 0.47–0.71× the GEMM form's time; at 16×16 and below it was slower (tiles too few per image).
+    public func winogradChunk(_ shape: [Int]) -> Int? {
+        guard Self.oneDNNEnabled, Self.winogradEnabled, weightShape[2] == 3 && weightShape[3] == 3 && stride == 1,
+              !usesWinograd(shape) else { return nil }
+        let (ho, wo) = outputSize(shape)
+        let (o, c) = (weightShape[0], weightShape[1])
+        guard shape[0] * ho * wo >= Self.winogradMinimumPixels, shape[0] * ho * wo * o * c * 9 >= minimumOneDNNWork else { return nil }
+        let most = Self.winogradMaximumTransformBytes / (36 * c * 4)
+        return Swift.stride(from: most - most % 16, to: 0, by: -16).first { o % $0 == 0 }
+    }
+
+    /// `[N, C, H, W] → [N, O, Ho, Wo]` in output-channel chunks of oneDNN's Winograd (see `winogradChunk`);
+    /// `nil` when the plan cannot be made or the transform slot is busy.
+    private func chunkedWinograd(_ x: Tensor, chunk: Int) -> Tensor? {
+        let (n, c, o) = (x.shape[0], weightShape[1], weightShape[0])
+        let (ho, wo) = outputSize(x.shape)
+        let key = x.shape + [-chunk]  // one plan per input shape, over `chunk` output channels
+        lock.lock()
+        var plan = plans[key]
+        if plan == nil, !unsupported.contains(key) {
+            let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
+            plan = latent_conv_plan_create(x.shape.map(Int64.init), Int64(chunk), 3, 3, 1, pad, nil, nil, nil, 0, 1)
+            if let plan { plans[key] = plan } else { unsupported.insert(key) }
+        }
+        lock.unlock()
+        guard let plan else { return nil }
+        let weights = plainWeights()
+        let perChunk = chunk * c * 9, plane = ho * wo
+        var ok: Int32 = 1
+        var y = Tensor(uninitializedShape: [n, o, ho, wo]) { out in
+            let done = WinogradWeightCache.shared.withScratch(count: latent_conv_plan_blocked_weight_count(plan)) { transformed in
+                WideningBuffers.shared.withBuffer(count: perChunk) { rows in
+                    x.scalars.withUnsafeBufferPointer { src in
+                        // One item writes its chunk in place; a batch goes through a chunk-sized temporary.
+                        var staging = [Float](unsafeUninitializedCapacity: n > 1 ? n * chunk * plane : 0) { _, count in count = n > 1 ? n * chunk * plane : 0 }
+                        for first in Swift.stride(from: 0, to: o, by: chunk) where ok != 0 {
+                            weights.copyFloats(from: first * c * 9, count: perChunk, into: rows.baseAddress!)
+                            ok = latent_conv_plan_transform_weights(plan, rows.baseAddress!, transformed)
+                            guard ok != 0 else { break }
+                            if n == 1 {
+                                ok = latent_conv_plan_execute_widened(plan, src.baseAddress!, out.baseAddress! + first * plane, transformed)
+                            } else {
+                                ok = staging.withUnsafeMutableBufferPointer { latent_conv_plan_execute_widened(plan, src.baseAddress!, $0.baseAddress!, transformed) }
+                                staging.withUnsafeBufferPointer { from in
+                                    for b in 0..<n {
+                                        (out.baseAddress! + (b * o + first) * plane).update(from: from.baseAddress! + b * chunk * plane, count: chunk * plane)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if done == nil { ok = 0 }
+            if ok == 0 { out.update(repeating: 0) }
+        }
+        guard ok != 0 else { return nil }
+        if let bias { y.addChannelBias(bias) }
+        return y
+    }
+
     /// Whether an input of `shape` runs as whole-batch GEMMs (see `defaultGEMMMaximumPixels`): only where
     /// oneDNN's direct kernels would run otherwise.
     public func usesGEMM(_ shape: [Int]) -> Bool {
-        guard Self.gemmEnabled, Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1, !usesWinograd(shape) else { return false }
+        guard Self.gemmEnabled, Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1, !usesWinograd(shape),
+              winogradChunk(shape) == nil else { return false }
         let (ho, wo) = outputSize(shape)
         return ho > 0 && wo > 0 && shape[0] * ho * wo <= gemmMaximumPixels
             && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork

@@ -67,6 +67,34 @@ public final class WinogradWeightCache: @unchecked Sendable {
         return body(UnsafePointer(buffer.baseAddress!))
     }
 
+    /// Calls `body` with the slot's memory (at least `count` floats) for a transform that is not kept, e.g.
+    /// one output-channel chunk of a layer; `nil` without calling `body` when another thread holds the slot.
+    func withScratch<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R? {
+        lock.lock()
+        if busy {
+            lock.unlock()
+            return nil
+        }
+        busy = true
+        owner = nil
+        ownerPlan = nil
+        let buffer: UnsafeMutableBufferPointer<Float>
+        if let current = slot, current.count >= count, current.count <= 4 * count {
+            buffer = current
+        } else {
+            slot?.deallocate()
+            buffer = .allocate(capacity: count)
+            slot = buffer
+        }
+        lock.unlock()
+        defer {
+            lock.lock()
+            busy = false
+            lock.unlock()
+        }
+        return body(buffer.baseAddress!)
+    }
+
     /// Drops the slot's transform if it belongs to `layer` (called when a layer is freed, so that a later
     /// layer at the same address never reads another's weights).
     func forget(_ layer: ObjectIdentifier) {

@@ -128,6 +128,23 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
+    /// Layers whose whole Winograd transform exceeds its 64 MiB cap run Winograd in output-channel chunks
+    /// (720 channels: 3 chunks of 240), batch 1 in place and batch 2 through a staging copy, with the bias
+    /// added after; equal to im2col.
+    @Test func chunkedWinogradMatchesIm2col() {
+        let random = TorchCPURandomSource(seed: 53)
+        let weight = random.normal(shape: [720, 720, 3, 3]) * 0.02, bias = random.normal(shape: [720])
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1))
+        for shape in [[2, 720, 32, 32], [1, 720, 48, 48]] {
+            let x = random.normal(shape: shape)
+            #expect(!plan.usesWinograd(shape) && !plan.usesGEMM(shape))
+            #expect(plan.winogradChunk(shape) == 240)
+            #expect(relativeError(plan(x), conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(1))) < 1e-5)
+        }
+        // Below the Winograd minimum (16×16 at batch 2) the layer is not chunked.
+        #expect(plan.winogradChunk([2, 720, 16, 16]) == nil)
+    }
+
     /// Column matrices over the GEMM form's budget (2²⁴ floats) run in bands of output rows, each GEMM
     /// writing its rows in place: several bands per item (the last one shorter), batch 1 and 2.
     @Test func gemmInBandsMatchesIm2col() {
