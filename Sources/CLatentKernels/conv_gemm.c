@@ -10,38 +10,47 @@
 /// channels at batch 2, runs in two bands per item).
 #define LATENT_CONV_GEMM_COLUMNS (16 << 20)
 
-/// The geometry of one call.
-struct conv_geometry {
-    int64_t c, h, w, kh, kw, stride, ho, wo;
-    const int64_t *pad;
-};
-
-/// Writes output rows `oy0 ..< oy1` of one item's channels `c0 ..< c1` as column rows
-/// `[(c·kh + ky)·kw + kx][ld]`, starting at `col` (which already points at this item's first column).
-static void im2col_rows(const struct conv_geometry *g, const float *src, int64_t c0, int64_t c1, int64_t oy0,
-                        int64_t oy1, float *col, int64_t ld) {
-    for (int64_t ch = c0; ch < c1; ch++) {
-        const float *plane = src + ch * g->h * g->w;
-        for (int64_t ky = 0; ky < g->kh; ky++) {
-            for (int64_t kx = 0; kx < g->kw; kx++) {
-                float *line = col + ((ch * g->kh + ky) * g->kw + kx) * ld;
+void latent_im2col(const float *src, int64_t channels, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                   int64_t stride, const int64_t pad[4], int64_t wo, int64_t oy0, int64_t oy1, float *col, int64_t ld) {
+    for (int64_t ch = 0; ch < channels; ch++) {
+        const float *plane = src + ch * h * w;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            for (int64_t kx = 0; kx < kw; kx++) {
+                float *line = col + ((ch * kh + ky) * kw + kx) * ld;
                 for (int64_t oy = oy0; oy < oy1; oy++) {
-                    int64_t iy = oy * g->stride - g->pad[0] + ky;
-                    float *row = line + (oy - oy0) * g->wo;
-                    if (iy < 0 || iy >= g->h) {
-                        memset(row, 0, (size_t)g->wo * sizeof(float));
+                    int64_t iy = oy * stride - pad[0] + ky;
+                    float *row = line + (oy - oy0) * wo;
+                    if (iy < 0 || iy >= h) {
+                        memset(row, 0, (size_t)wo * sizeof(float));
                         continue;
                     }
-                    const float *in = plane + iy * g->w;
-                    for (int64_t ox = 0; ox < g->wo; ox++) {
-                        int64_t ix = ox * g->stride - g->pad[1] + kx;
-                        row[ox] = ix >= 0 && ix < g->w ? in[ix] : 0.0f;
+                    const float *in = plane + iy * w;
+                    if (stride == 1) {
+                        // Contiguous: copy the valid span, zero the borders.
+                        int64_t shift = kx - pad[1];
+                        int64_t lo = shift < 0 ? -shift : 0, hi = w - shift < wo ? w - shift : wo;
+                        if (lo > wo) lo = wo;
+                        if (hi < lo) hi = lo;
+                        memset(row, 0, (size_t)lo * sizeof(float));
+                        memcpy(row + lo, in + lo + shift, (size_t)(hi - lo) * sizeof(float));
+                        memset(row + hi, 0, (size_t)(wo - hi) * sizeof(float));
+                    } else {
+                        for (int64_t ox = 0; ox < wo; ox++) {
+                            int64_t ix = ox * stride - pad[1] + kx;
+                            row[ox] = ix >= 0 && ix < w ? in[ix] : 0.0f;
+                        }
                     }
                 }
             }
         }
     }
 }
+
+/// The geometry of one call.
+struct conv_geometry {
+    int64_t c, h, w, kh, kw, stride, ho, wo;
+    const int64_t *pad;
+};
 
 /// A column matrix: items `b0 ..< b1`, output rows `oy0 ..< oy1`, side by side (`ld` columns per row).
 struct im2col_job {
@@ -57,7 +66,8 @@ static void im2col_channels(void *arg, int64_t c0, int64_t c1) {
     const struct conv_geometry *g = j->g;
     int64_t item_columns = (j->oy1 - j->oy0) * g->wo;
     for (int64_t b = j->b0; b < j->b1; b++)
-        im2col_rows(g, j->src + b * g->c * g->h * g->w, c0, c1, j->oy0, j->oy1, j->col + (b - j->b0) * item_columns, j->ld);
+        latent_im2col(j->src + (b * g->c + c0) * g->h * g->w, c1 - c0, g->h, g->w, g->kh, g->kw, g->stride, g->pad, g->wo,
+                      j->oy0, j->oy1, j->col + c0 * g->kh * g->kw * j->ld + (b - j->b0) * item_columns, j->ld);
 }
 
 /// The job's columns, channels split over the cores (one channel is kh·kw·ld floats).

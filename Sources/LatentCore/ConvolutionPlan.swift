@@ -67,8 +67,8 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// levels (128–2048 pixels at batch 2) the two take about as long per call once a oneDNN plan exists
     /// (0.72–1.11× per shape, cold caches), but the GEMM needs no plan: a plan's first call reorders the
     /// layer's weights and compiles its kernels, ≈ 90 ms for a 1280-channel layer, so the first step of every
-    /// generation in a new process paid ≈ 2–3 s more (one profiled run; docs/performance.md, wave 9). Winograd, where it applies
-    /// (`usesWinograd`), beats both.
+    /// generation in a new process paid ≈ 2–3 s more (one profiled run; docs/performance.md, wave 9).
+    /// Winograd, where it applies (`usesWinograd`, `winogradChunk`), beats both.
     public static let defaultGEMMMaximumPixels = 2048
 
     /// Whether the GEMM form is allowed (`LATENT_KERNELS=conv-no-gemm` disables it).
@@ -145,8 +145,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
         if let chunk = winogradChunk(x.shape), let y = chunkedWinograd(x, chunk: chunk) { return y }
         if usesGEMM(x.shape), let y = gemmConvolution(x) { return y }
         if let plan = plan(for: x.shape) {
-            let ho = (x.shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
-            let wo = (x.shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+            let (ho, wo) = outputSize(x.shape)
             var ok: Int32 = 0
             let winograd = latent_conv_plan_is_winograd(plan) != 0
             let streamedWeights = streamed || winograd ? plainWeights() : nil
@@ -179,13 +178,23 @@ public final class ConvolutionPlan: @unchecked Sendable {
          (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1)
     }
 
-    /// Whether an input of `shape` runs oneDNN's Winograd algorithm (see `winogradMinimumPixels`).
-    public func usesWinograd(_ shape: [Int]) -> Bool {
+    /// Padding as oneDNN and the C kernels take it: `{top, left, bottom, right}`.
+    private var paddingSides: [Int64] { [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init) }
+
+    /// Whether an input of `shape` is a Winograd candidate: a 3×3 stride-1 layer of at least
+    /// `winogradMinimumPixels` output pixels and enough work for oneDNN.
+    private func winogradEligible(_ shape: [Int]) -> Bool {
         guard Self.oneDNNEnabled, Self.winogradEnabled, weightShape[2] == 3 && weightShape[3] == 3 && stride == 1 else { return false }
         let (ho, wo) = outputSize(shape)
-        return shape[0] * ho * wo >= Self.winogradMinimumPixels
-            && 36 * weightShape[0] * weightShape[1] * 4 <= Self.winogradMaximumTransformBytes
-            && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
+        return shape[0] * ho * wo >= Self.winogradMinimumPixels && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
+    }
+
+    /// Bytes of the whole layer's Winograd-domain weights (36·O·C floats).
+    private var winogradTransformBytes: Int { 36 * weightShape[0] * weightShape[1] * 4 }
+
+    /// Whether an input of `shape` runs oneDNN's Winograd algorithm (see `winogradMinimumPixels`).
+    public func usesWinograd(_ shape: [Int]) -> Bool {
+        winogradEligible(shape) && winogradTransformBytes <= Self.winogradMaximumTransformBytes
     }
 
     /// Output channels per Winograd chunk for an input of `shape` whose whole transform would exceed
@@ -194,11 +203,8 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// runs oneDNN's Winograd over its output channels, its weights transformed per call. At 32×32 (batch 2)
     /// that took 0.47–0.71× the GEMM form's time; at 16×16 and below it was slower (tiles too few per image).
     public func winogradChunk(_ shape: [Int]) -> Int? {
-        guard Self.oneDNNEnabled, Self.winogradEnabled, weightShape[2] == 3 && weightShape[3] == 3 && stride == 1,
-              !usesWinograd(shape) else { return nil }
-        let (ho, wo) = outputSize(shape)
+        guard winogradEligible(shape), winogradTransformBytes > Self.winogradMaximumTransformBytes else { return nil }
         let (o, c) = (weightShape[0], weightShape[1])
-        guard shape[0] * ho * wo >= Self.winogradMinimumPixels, shape[0] * ho * wo * o * c * 9 >= minimumOneDNNWork else { return nil }
         let most = Self.winogradMaximumTransformBytes / (36 * c * 4)
         return Swift.stride(from: most - most % 16, to: 0, by: -16).first { o % $0 == 0 }
     }
@@ -212,8 +218,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
         lock.lock()
         var plan = plans[key]
         if plan == nil, !unsupported.contains(key) {
-            let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
-            plan = latent_conv_plan_create(x.shape.map(Int64.init), Int64(chunk), 3, 3, 1, pad, nil, nil, nil, 0, 1)
+            plan = latent_conv_plan_create(x.shape.map(Int64.init), Int64(chunk), 3, 3, 1, paddingSides, nil, nil, nil, 0, 1)
             if let plan { plans[key] = plan } else { unsupported.insert(key) }
         }
         lock.unlock()
@@ -268,14 +273,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let (ho, wo) = outputSize(x.shape)
         let weights = plainWeights()
         let shape = x.shape.map(Int64.init)
-        let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
         var ok: Int32 = 0
         let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
             ok = weights.withFloats { w in
                 x.scalars.withUnsafeBufferPointer { src in
                     withOptionalBias { bias in
                         latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, Int64(weightShape[0]), Int64(weightShape[2]),
-                                         Int64(weightShape[3]), Int64(stride), pad, bias, out.baseAddress!)
+                                         Int64(weightShape[3]), Int64(stride), paddingSides, bias, out.baseAddress!)
                     }
                 }
             }
@@ -316,8 +320,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// The plan for `shape`, creating it on first use; `nil` when the fallback should run.
     private func plan(for shape: [Int]) -> OpaquePointer? {
         guard Self.oneDNNEnabled, weightShape[2] > 1 || weightShape[3] > 1 else { return nil }
-        let ho = (shape[2] + padding.top + padding.bottom - weightShape[2]) / stride + 1
-        let wo = (shape[3] + padding.left + padding.right - weightShape[3]) / stride + 1
+        let (ho, wo) = outputSize(shape)
         // A few output channels (a VAE's conv_out: 3) over many pixels: im2col's GEMM has M = 3 there and ran at
         // ≈ 2 GFLOP/s (0.77 s of a 512² decode); oneDNN pads the channels to a vector and runs 30× faster.
         let work = shape[0] * ho * wo * weightShape.reduce(1, *)
@@ -329,13 +332,12 @@ public final class ConvolutionPlan: @unchecked Sendable {
         if unsupported.contains(shape) { return nil }
         let weights = plainWeightsLocked()
         let shape64 = shape.map(Int64.init)
-        let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
         // fp16 weights stay fp16 only where widening them per call is cheap next to the convolution: the
         // work per weight is 2·N·Ho·Wo flops, and below 512 output pixels (the UNet's 8×8 level at batch 2)
         // widening costs as much as the convolution itself (docs/performance.md), so those keep fp32.
         let keepHalf: Int32 = shape[0] * ho * wo >= Self.halfWeightMinimumPixels ? 1 : 0
         if usesWinograd(shape), let created = withOptionalBias({ bp in
-            latent_conv_plan_create(shape64, Int64(weightShape[0]), 3, 3, 1, pad, nil, nil, bp, 0, 1)
+            latent_conv_plan_create(shape64, Int64(weightShape[0]), 3, 3, 1, paddingSides, nil, nil, bp, 0, 1)
         }) {
             plans[shape] = created
             // A Winograd plan holds no weights: keep the plain ones (as stored, e.g. fp16) for its calls.
@@ -345,16 +347,16 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let created: OpaquePointer? = withOptionalBias { bp in
             if streamed {
                 return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                               Int64(stride), pad, nil, nil, bp, 0, 0)
+                                               Int64(stride), paddingSides, nil, nil, bp, 0, 0)
             }
             return weights.withHalfBits { half in
                 if let half {
                     return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                                   Int64(stride), pad, nil, half, bp, keepHalf, 0)
+                                                   Int64(stride), paddingSides, nil, half, bp, keepHalf, 0)
                 }
                 return weights.withFloats { wp in
                     latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
-                                            Int64(stride), pad, wp.baseAddress!, nil, bp, 0, 0)
+                                            Int64(stride), paddingSides, wp.baseAddress!, nil, bp, 0, 0)
                 }
             }
         }

@@ -2,8 +2,9 @@ import Foundation
 
 /// A/B switches between kernel implementations, from the comma-separated `LATENT_KERNELS` environment
 /// variable (read once per process): `conv-im2col` (no oneDNN convolutions), `conv-direct` (no Winograd),
-/// `conv-no-gemm` (no whole-batch GEMM convolutions at low resolution), `gemm-openblas` (every GEMM on OpenBLAS), `attention-gemm` (no fused attention). For benchmarks
-/// (docs/performance.md); results are the same to rounding either way.
+/// `conv-no-gemm` (no GEMM convolutions at low resolution), `gemm-openblas` (every GEMM on OpenBLAS),
+/// `attention-gemm` (no fused attention). For benchmarks (docs/performance.md); results are the same to
+/// rounding either way.
 enum KernelSwitches {
     private static let names: Set<String> = Set(
         (ProcessInfo.processInfo.environment["LATENT_KERNELS"] ?? "").split(separator: ",")

@@ -53,10 +53,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
                             } else {
                                 // Channels unfold into disjoint column rows, so they split over the cores.
                                 let col = UncheckedSendable(colp.baseAddress!)
+                                let pad: [Int64] = [padding.top, padding.left, padding.bottom, padding.right].map(Int64.init)
                                 parallelRanges(c, grain: 8) { range in
-                                    im2col(src + range.lowerBound * h * w, c: range.count, h: h, w: w, kh: kh, kw: kw,
-                                           stride: stride, padding: padding, wo: wo, row0: row0, rows: rows,
-                                           into: col.value + range.lowerBound * kh * kw * rows * wo)
+                                    latent_im2col(src + range.lowerBound * h * w, Int64(range.count), Int64(h), Int64(w), Int64(kh),
+                                                  Int64(kw), Int64(stride), pad, Int64(wo), Int64(row0), Int64(row0 + rows),
+                                                  col.value + range.lowerBound * kh * kw * rows * wo, Int64(rows * wo))
                                 }
                                 bmat = UnsafePointer(colp.baseAddress!)
                             }
@@ -72,45 +73,6 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
                                     for oc in range { latent_add_scalar(dst + oc * ho * wo, bp[oc], ho * wo) }
                                 }
                             }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Unfolds output rows `row0 ..< row0+rows` into a `[C·kh·kw, rows·Wo]` column matrix.
-@inline(__always)
-private func im2col(
-    _ src: UnsafePointer<Float>, c: Int, h: Int, w: Int, kh: Int, kw: Int, stride: Int, padding: Padding2D,
-    wo: Int, row0: Int, rows: Int, into col: UnsafeMutablePointer<Float>
-) {
-    let cols = rows * wo
-    for ch in 0..<c {
-        let plane = src + ch * h * w
-        for ky in 0..<kh {
-            for kx in 0..<kw {
-                let line = col + ((ch * kh + ky) * kw + kx) * cols
-                for r in 0..<rows {
-                    let iy = (row0 + r) * stride - padding.top + ky
-                    let dstRow = line + r * wo
-                    if iy < 0 || iy >= h {
-                        dstRow.update(repeating: 0, count: wo)
-                        continue
-                    }
-                    let srcRow = plane + iy * w
-                    if stride == 1 {
-                        // Contiguous: copy the valid span, zero the borders.
-                        let shift = kx - padding.left
-                        let lo = max(0, -shift), hi = min(wo, w - shift)
-                        if lo > 0 { dstRow.update(repeating: 0, count: lo) }
-                        if hi > lo { (dstRow + lo).update(from: srcRow + lo + shift, count: hi - lo) }
-                        if hi < wo { (dstRow + max(hi, lo)).update(repeating: 0, count: wo - max(hi, lo)) }
-                    } else {
-                        for ox in 0..<wo {
-                            let ix = ox * stride - padding.left + kx
-                            dstRow[ox] = (ix >= 0 && ix < w) ? srcRow[ix] : 0
                         }
                     }
                 }

@@ -28,34 +28,13 @@ public final class WinogradWeightCache: @unchecked Sendable {
         owner layer: ObjectIdentifier, plan: OpaquePointer, weights: CompactWeights, _ body: (UnsafePointer<Float>) -> R
     ) -> R? {
         let count = latent_conv_plan_blocked_weight_count(plan)
-        lock.lock()
-        if busy {
-            lock.unlock()
-            return nil
+        var hit = false
+        let claimed = claim(count: count) {
+            hit = owner == layer && ownerPlan.map { $0 == plan || latent_conv_plan_same_weight_layout($0, plan) != 0 } == true
+            return hit
         }
-        busy = true
-        let hit = owner == layer && ownerPlan.map { $0 == plan || latent_conv_plan_same_weight_layout($0, plan) != 0 } == true
-        let buffer: UnsafeMutableBufferPointer<Float>
-        // A slot far larger than this layer's transform belongs to a wider level (512 channels against the
-        // decode's last 128-channel level, 38 MB against 2.4 MB): give it back rather than carry it to the
-        // decode's peak.
-        if let current = slot, current.count >= count, hit || current.count <= 4 * count {
-            buffer = current
-        } else {
-            slot?.deallocate()
-            buffer = .allocate(capacity: count)
-            slot = buffer
-        }
-        if !hit {
-            owner = nil
-            ownerPlan = nil
-        }
-        lock.unlock()
-        defer {
-            lock.lock()
-            busy = false
-            lock.unlock()
-        }
+        guard let buffer = claimed else { return nil }
+        defer { unclaim() }
         if !hit {
             let transformed = weights.withFloats { latent_conv_plan_transform_weights(plan, $0.baseAddress!, buffer.baseAddress!) != 0 }
             guard transformed else { return nil }
@@ -70,29 +49,38 @@ public final class WinogradWeightCache: @unchecked Sendable {
     /// Calls `body` with the slot's memory (at least `count` floats) for a transform that is not kept, e.g.
     /// one output-channel chunk of a layer; `nil` without calling `body` when another thread holds the slot.
     func withScratch<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R? {
-        lock.lock()
-        if busy {
-            lock.unlock()
-            return nil
-        }
-        busy = true
-        owner = nil
-        ownerPlan = nil
-        let buffer: UnsafeMutableBufferPointer<Float>
-        if let current = slot, current.count >= count, current.count <= 4 * count {
-            buffer = current
-        } else {
-            slot?.deallocate()
-            buffer = .allocate(capacity: count)
-            slot = buffer
-        }
-        lock.unlock()
-        defer {
-            lock.lock()
-            busy = false
-            lock.unlock()
-        }
+        guard let buffer = claim(count: count, keeping: { false }) else { return nil }
+        defer { unclaim() }
         return body(buffer.baseAddress!)
+    }
+
+    /// Marks the slot busy and returns it with room for `count` floats; `nil` when another thread holds it.
+    /// `keeping` (called under the lock) says whether the slot's transform is the one wanted: then it is kept
+    /// whatever its size; otherwise the slot forgets its owner.
+    private func claim(count: Int, keeping: () -> Bool) -> UnsafeMutableBufferPointer<Float>? {
+        lock.lock()
+        defer { lock.unlock() }
+        if busy { return nil }
+        busy = true
+        let keep = keeping()
+        if !keep {
+            owner = nil
+            ownerPlan = nil
+        }
+        // A slot far larger than this transform belongs to a wider level (512 channels against the decode's
+        // last 128-channel level, 38 MB against 2.4 MB): give it back rather than carry it to the decode's peak.
+        if let current = slot, current.count >= count, keep || current.count <= 4 * count { return current }
+        slot?.deallocate()
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        slot = buffer
+        return buffer
+    }
+
+    /// Ends a `claim`.
+    private func unclaim() {
+        lock.lock()
+        busy = false
+        lock.unlock()
     }
 
     /// Drops the slot's transform if it belongs to `layer` (called when a layer is freed, so that a later

@@ -89,9 +89,15 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
 int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// Unfolds output rows `oy0 ..< oy1` of `channels` input planes (`src`: `[channels, h, w]`) for a `kh×kw`
+/// convolution (padding `{top, left, bottom, right}`, output width `wo`) into column rows
+/// `[(c·kh + ky)·kw + kx]` of `col`, each `(oy1 − oy0)·wo` values starting at `ld`-float strides.
+void latent_im2col(const float *src, int64_t channels, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                   int64_t stride, const int64_t padding[4], int64_t wo, int64_t oy0, int64_t oy1, float *col, int64_t ld);
+
 /// `[N, C, H, W]` (`shape`) convolved with plain `[O, C, kh, kw]` fp32 weights as one GEMM over im2col columns of
 /// the whole batch (padding `{top, left, bottom, right}`), plus `bias` `[O]` when not NULL, into `[N, O, Ho, Wo]`.
-/// Returns 0 on failure (out of memory), leaving `dst` unwritten.
+/// Returns 0 on failure (out of memory), with `dst` then undefined.
 int latent_conv_gemm(const float *src, const int64_t shape[4], const float *weights, int64_t o, int64_t kh,
                      int64_t kw, int64_t stride, const int64_t padding[4], const float *bias, float *dst);
 
