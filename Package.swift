@@ -37,7 +37,8 @@ let package = Package(
             name: "CLatentKernels",
             dependencies: ["CDNNL"],
             cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])],
-            linkerSettings: [.linkedLibrary("dnnl")]
+            // libgomp: the OpenMP runtime oneDNN runs on, whose team Latent's own loops share (parallel.c).
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
         ),
         .target(
             name: "LatentCore",

@@ -3,7 +3,7 @@
 # Swift 6 itself is expected on PATH (https://swift.org/install); everything else comes from Debian.
 set -euo pipefail
 
-packages=(libopenblas-dev libdnnl-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libsqlite3-dev pkg-config)
+packages=(libopenblas-dev libdnnl-dev libgcc-12-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libsqlite3-dev pkg-config)
 # Optional, only for the browser test (scripts/browser-test.sh): headless Chromium and its WebDriver.
 if [ "${1:-}" = "--browser" ]; then packages+=(chromium chromium-driver); fi
 missing=()

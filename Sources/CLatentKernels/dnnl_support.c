@@ -183,35 +183,3 @@ int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
            dnnl_success;
 }
 
-struct split_part {
-    void (*fn)(void *ctx, int64_t lo, int64_t hi);
-    void *ctx;
-    int64_t lo, hi;
-};
-
-static void *split_part_run(void *arg) {
-    const struct split_part *part = arg;
-    part->fn(part->ctx, part->lo, part->hi);
-    return NULL;
-}
-
-void latent_split_run(int64_t count, int64_t grain, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
-    enum { most = 16 };
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t parts = cores < 1 ? 1 : cores > most ? most : cores;
-    if (grain < 1) grain = 1;
-    if (parts > count / grain) parts = count / grain;
-    if (parts < 1) parts = 1;
-    struct split_part jobs[most];
-    pthread_t threads[most];
-    int started[most] = {0};
-    for (int64_t i = 0; i < parts; i++) {
-        jobs[i] = (struct split_part){fn, ctx, count * i / parts, count * (i + 1) / parts};
-        if (i > 0) started[i] = pthread_create(&threads[i], NULL, split_part_run, &jobs[i]) == 0;
-    }
-    split_part_run(&jobs[0]);
-    for (int64_t i = 1; i < parts; i++) {
-        if (started[i]) pthread_join(threads[i], NULL);
-        else split_part_run(&jobs[i]);  // no thread: this one does it
-    }
-}

@@ -30,10 +30,6 @@ void latent_scratch_release(void *p);
 /// (`dnnl_wino_wei_OBaaIBOIio`, 16-channel output blocks) on all cores. Returns 0,
 /// writing nothing, for any other layout or without AVX-512 (the caller then uses oneDNN's reorder).
 int latent_wino_transform_4x3(const dnnl_memory_desc_t *w_md, int64_t o, int64_t c, const float *plain, float *out);
-/// Runs `fn(ctx, lo, hi)` over `0 ..< count` in one contiguous range per core (at most 16, none shorter than
-/// `grain` items), on threads started for the call: for copies and transforms of milliseconds, where a thread
-/// start costs microseconds and oneDNN's OpenMP team is not ours to use.
-void latent_split_run(int64_t count, int64_t grain, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 /// Executes `prim` on a fresh stream and waits for it. Returns 0 on failure.
 int latent_dnnl_run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
 /// Reorders `from` (described by `from_md`) into `to` once, with a temporary primitive. Returns 0 on failure.

@@ -13,10 +13,8 @@
 #include "dnnl_support.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct latent_lowp_op {
     int precision;             // LATENT_PRECISION_BF16 or LATENT_PRECISION_INT8
@@ -31,34 +29,21 @@ struct latent_lowp_op {
     const char *impl;
 };
 
-// ---- a two-way (or n-way) split over the cores for the element-wise passes ---------------------------------
+// ---- the element-wise passes split over the cores ----------------------------------------------------------
 
 typedef void (*range_fn)(void *ctx, size_t begin, size_t end, int part);
-struct split_job { range_fn fn; void *ctx; size_t begin, end; int part; };
-static void *split_main(void *arg) {
-    struct split_job *j = arg;
-    j->fn(j->ctx, j->begin, j->end, j->part);
-    return NULL;
-}
 enum { MAX_PARTS = 16 };
-static int parts_for(size_t n) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int parts = cores < 1 ? 1 : cores > MAX_PARTS ? MAX_PARTS : (int)cores;
-    return n < 65536 ? 1 : parts;
+struct split_job { range_fn fn; void *ctx; };
+static void split_part(void *arg, int64_t lo, int64_t hi, int part) {
+    const struct split_job *j = arg;
+    j->fn(j->ctx, (size_t)lo, (size_t)hi, part);
 }
+// On the process's thread team (parallel.c); passes below 65 536 elements stay on the calling thread.
 static void split(size_t n, range_fn fn, void *ctx) {
-    int parts = parts_for(n);
-    struct split_job jobs[MAX_PARTS];
-    pthread_t threads[MAX_PARTS];
-    int started[MAX_PARTS] = {0};
-    for (int i = 0; i < parts; i++)
-        jobs[i] = (struct split_job){fn, ctx, n * (size_t)i / (size_t)parts, n * (size_t)(i + 1) / (size_t)parts, i};
-    for (int i = 1; i < parts; i++) started[i] = pthread_create(&threads[i], NULL, split_main, &jobs[i]) == 0;
-    fn(ctx, jobs[0].begin, jobs[0].end, 0);
-    for (int i = 1; i < parts; i++) {
-        if (started[i]) pthread_join(threads[i], NULL);
-        else fn(ctx, jobs[i].begin, jobs[i].end, i);  // could not start a thread: do its share here
-    }
+    int parts = n < 65536 ? 1 : latent_parallel_parts((int64_t)n, 1);
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    struct split_job job = {fn, ctx};
+    latent_parallel_parts_run((int64_t)n, parts, split_part, &job);
 }
 
 struct absmax_ctx { const float *x; float part_max[MAX_PARTS]; };
@@ -82,7 +67,7 @@ static float quantize(const float *x, int8_t *q, size_t n) {
     struct absmax_ctx a = {.x = x};
     split(n, absmax_range, &a);
     float m = 0;
-    for (int i = 0; i < parts_for(n); i++) m = a.part_max[i] > m ? a.part_max[i] : m;
+    for (int i = 0; i < MAX_PARTS; i++) m = a.part_max[i] > m ? a.part_max[i] : m;  // unused parts stay 0
     float scale = m > 0 ? m / 127.0f : 1.0f;
     struct quant_ctx ctx = {x, q, 1.0f / scale};
     split(n, quant_range, &ctx);

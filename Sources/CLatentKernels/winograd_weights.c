@@ -8,6 +8,7 @@
 //
 // The transform is U = G·g·Gᵀ per pair, with oneDNN's own G (its input and output transforms are built for
 // those interpolation points, so the weights must use exactly them).
+#include "CLatentKernels.h"
 #include "dnnl_support.h"
 #include <immintrin.h>
 #include <string.h>

@@ -28,6 +28,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private var unsupported: Set<[Int]> = []
     private let minimumOneDNNWork: Int
     private let gemmMaximumPixels: Int
+    private let ownWinograd: Bool
     /// Whether the weights are streamed (then `plain` is never dropped and plans hold no weights).
     private let streamed: Bool
 
@@ -74,20 +75,28 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// Whether the GEMM form is allowed (`LATENT_KERNELS=conv-no-gemm` disables it).
     static let gemmEnabled = !KernelSwitches.isSet("conv-no-gemm")
 
+    /// Whether the GEMM form's 3×3 stride-1 padding-1 layers run Latent's own Winograd F(4×4, 3×3)
+    /// (`latent_wino43_conv`) instead of im2col GEMMs (`LATENT_KERNELS=conv-no-wino43` disables it). It needs
+    /// no layer-sized transform, so the UNet's 16×16 and 8×8 levels, where oneDNN's Winograd does not fit or
+    /// does not pay, run a quarter of the direct form's multiply-adds (docs/performance.md, wave 10).
+    public static let ownWinogradEnabled = !KernelSwitches.isSet("conv-no-wino43")
+
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
     ///   - bias: `[O]` or `nil`
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
     ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
     ///     (0: never).
+    ///   - ownWinograd: Whether the GEMM form's 3×3 stride-1 padding-1 shapes run `latent_wino43_conv`.
     public convenience init(
         weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
         minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
-        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels
+        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels,
+        ownWinograd: Bool = ConvolutionPlan.ownWinogradEnabled
     ) {
         precondition(weight.rank == 4, "convolution weight must be 4-D, got \(weight.shape)")
         self.init(weights: CompactWeights(weight), bias: bias, stride: stride, padding: padding,
-                  minimumOneDNNWork: minimumOneDNNWork, gemmMaximumPixels: gemmMaximumPixels)
+                  minimumOneDNNWork: minimumOneDNNWork, gemmMaximumPixels: gemmMaximumPixels, ownWinograd: ownWinograd)
     }
 
     /// A plan over stored weights. Streamed weights (`CompactWeights.isStreamed`, `--low-memory`) are never
@@ -98,15 +107,18 @@ public final class ConvolutionPlan: @unchecked Sendable {
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
     ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
     ///     (0: never).
+    ///   - ownWinograd: Whether the GEMM form's 3×3 stride-1 padding-1 shapes run `latent_wino43_conv`.
     public init(
         weights: CompactWeights, bias: Tensor?, stride: Int, padding: Padding2D,
         minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
-        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels
+        gemmMaximumPixels: Int = ConvolutionPlan.defaultGEMMMaximumPixels,
+        ownWinograd: Bool = ConvolutionPlan.ownWinogradEnabled
     ) {
         precondition(weights.shape.count == 4, "convolution weight must be 4-D, got \(weights.shape)")
         weightShape = weights.shape
         self.minimumOneDNNWork = minimumOneDNNWork
         self.gemmMaximumPixels = gemmMaximumPixels
+        self.ownWinograd = ownWinograd
         plain = weights
         streamed = weights.isStreamed
         self.bias = bias
@@ -268,18 +280,37 @@ public final class ConvolutionPlan: @unchecked Sendable {
             && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
     }
 
+    /// Whether an input of `shape` runs the GEMM form as Latent's own Winograd (see `ownWinogradEnabled`).
+    public func usesOwnWinograd(_ shape: [Int]) -> Bool {
+        ownWinograd && usesGEMM(shape) && weightShape[2] == 3 && weightShape[3] == 3 && stride == 1 && padding == .uniform(1)
+    }
+
     /// The GEMM form with the plain weights widened into a pooled buffer; `nil` when out of memory.
     private func gemmConvolution(_ x: Tensor) -> Tensor? {
         let (ho, wo) = outputSize(x.shape)
         let weights = plainWeights()
         let shape = x.shape.map(Int64.init)
+        let o = Int64(weightShape[0])
         var ok: Int32 = 0
         let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
-            ok = weights.withFloats { w in
-                x.scalars.withUnsafeBufferPointer { src in
-                    withOptionalBias { bias in
-                        latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, Int64(weightShape[0]), Int64(weightShape[2]),
-                                         Int64(weightShape[3]), Int64(stride), paddingSides, bias, out.baseAddress!)
+            x.scalars.withUnsafeBufferPointer { src in
+                withOptionalBias { bias in
+                    // The own Winograd reads fp16 weights as stored: no widened copy of the layer is written.
+                    if usesOwnWinograd(x.shape) {
+                        ok = weights.withHalfBits { half in
+                            guard let half else {
+                                return weights.withFloats {
+                                    latent_wino43_conv(src.baseAddress!, shape[0], shape[1], shape[2], shape[3], $0.baseAddress!, nil, bias, o, out.baseAddress!)
+                                }
+                            }
+                            return latent_wino43_conv(src.baseAddress!, shape[0], shape[1], shape[2], shape[3], nil, half, bias, o, out.baseAddress!)
+                        }
+                    }
+                    if ok == 0 {
+                        ok = weights.withFloats { w in
+                            latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, o, Int64(weightShape[2]), Int64(weightShape[3]),
+                                             Int64(stride), paddingSides, bias, out.baseAddress!)
+                        }
                     }
                 }
             }

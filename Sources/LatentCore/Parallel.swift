@@ -1,4 +1,4 @@
-import Foundation
+import CLatentKernels
 
 /// Carries a value into a concurrent closure.
 /// Invariant: used only for closures and pointers whose iterations touch disjoint memory.
@@ -10,33 +10,43 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 
 /// Runs `body(i)` for `i in 0..<count` across all cores and returns when every call has finished.
 ///
-/// Each iteration must write memory no other iteration touches.
+/// Each iteration must write memory no other iteration touches. The work runs on the process's one thread
+/// team, the OpenMP team oneDNN's kernels use (`parallel.c` says why not Dispatch); iterations are handed
+/// out one at a time.
 public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    guard count > 0 else { return }
     if count == 1 {
         body(0)
         return
     }
     withoutActuallyEscaping(body) { escapable in
-        let box = UncheckedSendable(escapable)
-        DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
+        var closure = escapable
+        withUnsafeMutablePointer(to: &closure) { pointer in
+            latent_parallel_for(Int64(count), { context, index in
+                context.unsafelyUnwrapped.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
+            }, pointer)
+        }
     }
 }
 
-/// The number of cores work is split over.
-public let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// The number of threads work is split over (`OMP_NUM_THREADS`, by default one per core).
+public let coreCount = Int(latent_thread_count())
 
 /// Splits `0..<count` into at most one contiguous range per core (none shorter than `grain`) and runs
 /// `body` on each concurrently. Ranges are disjoint, so each call may write its own part of an output.
 public func parallelRanges(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
-    let parts = max(1, min(coreCount, count / max(1, grain)))
-    if parts == 1 {
+    let parts = latent_parallel_parts(Int64(count), Int64(max(1, grain)))
+    if parts <= 1 {
         body(0..<count)
         return
     }
-    let step = (count + parts - 1) / parts
-    parallelFor(parts) { p in
-        let lo = p * step, hi = min(count, lo + step)
-        if lo < hi { body(lo..<hi) }
+    withoutActuallyEscaping(body) { escapable in
+        var closure = escapable
+        withUnsafeMutablePointer(to: &closure) { pointer in
+            latent_parallel_parts_run(Int64(count), parts, { context, lo, hi, _ in
+                context.unsafelyUnwrapped.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(Int(lo)..<Int(hi))
+            }, pointer)
+        }
     }
 }

@@ -11,6 +11,13 @@ let oneDNNGEMMMinimumWork = 1 << 24
 /// Whether large products use oneDNN (read once from `LATENT_KERNELS`; `gemm-openblas` disables it).
 let oneDNNGEMMEnabled = !KernelSwitches.isSet("gemm-openblas")
 
+/// OpenBLAS on one thread while it serves only the small products: a second thread pool's workers,
+/// yielding in a loop after each call, took the cores from the OpenMP team the rest of a step runs on
+/// (the 256-token attention ran 3–7× slower beside it; docs/performance.md, wave 10).
+let openBLASThreadsConfigured: Void = {
+    if oneDNNGEMMEnabled { openblas_set_num_threads(1) }
+}()
+
 /// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`.
 ///
 /// A thin wrapper over oneDNN's and OpenBLAS's GEMMs so that layer code never names the backend.
@@ -25,6 +32,7 @@ public func sgemm(
                              Int64(lda), b, Int64(ldb), beta, c, Int64(ldc)) != 0 {
         return
     }
+    _ = openBLASThreadsConfigured
     cblas_sgemm(
         CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
         blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))

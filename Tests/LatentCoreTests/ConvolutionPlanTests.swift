@@ -115,7 +115,7 @@ struct ConvolutionPlanTests {
         var weight = random.normal(shape: [48, 256, 3, 3]) * 0.05
         if half { weight = Self.halfRounded(weight) }
         let bias = random.normal(shape: [48])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 512)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 512, ownWinograd: false)
         let inputs = [[2, 256, 16 * stride, 16 * stride], [1, 256, 7 * stride, 12 * stride], [1, 256, 40 * stride, 40 * stride]].map { random.normal(shape: $0) }
         let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: stride, padding: padding) }
         #expect(plan.usesGEMM(inputs[0].shape) && plan.usesGEMM(inputs[1].shape) && !plan.usesGEMM(inputs[2].shape))
@@ -126,6 +126,34 @@ struct ConvolutionPlanTests {
         let errors = LockedErrors(count: jobs)
         DispatchQueue.concurrentPerform(iterations: jobs) { job in errors.set(job, relativeError(plan(inputs[job % 2]), expected[job % 2])) }
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
+    }
+
+    /// Latent's own Winograd F(4×4, 3×3) (the GEMM form's 3×3 stride-1 layers): output channels that fill
+    /// neither a block of 32 nor a vector of 16 (56 = 32 + 16 + 8), input channels over several weight blocks
+    /// (200 = 128 + 72), sizes that are not multiples of the 4×4 tile, tiles that do not fill a register
+    /// block (2·3·2 = 12 of 16), with and without bias, fp16 weights (read as stored) and fp32 ones, and from
+    /// many threads at once.
+    @Test(arguments: [(true, true), (false, false)])
+    func ownWinogradMatchesIm2col(withBias: Bool, half: Bool) {
+        let random = TorchCPURandomSource(seed: 59)
+        var weight = random.normal(shape: [56, 200, 3, 3]) * 0.05
+        if half { weight = Self.halfRounded(weight) }
+        #expect((CompactWeights(weight).format == .float16) == half)
+        let bias = withBias ? random.normal(shape: [56]) : nil
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
+        let inputs = [[2, 200, 10, 7], [1, 200, 1, 1], [2, 200, 16, 16], [1, 200, 5, 33]].map { random.normal(shape: $0) }
+        for x in inputs {
+            #expect(plan.usesOwnWinograd(x.shape))
+            #expect(relativeError(plan(x), conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(1))) < 1e-5, "\(x.shape)")
+        }
+        let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: 1, padding: .uniform(1)) }
+        let jobs = 8
+        let errors = LockedErrors(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in errors.set(job, relativeError(plan(inputs[job % 4]), expected[job % 4])) }
+        for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
+        // Strides, other padding and larger outputs keep their paths.
+        #expect(!ConvolutionPlan(weight: weight, bias: bias, stride: 2, padding: .uniform(1), minimumOneDNNWork: 0).usesOwnWinograd([2, 200, 16, 16]))
+        #expect(!plan.usesOwnWinograd([2, 200, 64, 64]))
     }
 
     /// Layers whose whole Winograd transform exceeds its 64 MiB cap run Winograd in output-channel chunks
@@ -150,7 +178,7 @@ struct ConvolutionPlanTests {
     @Test func gemmInBandsMatchesIm2col() {
         let random = TorchCPURandomSource(seed: 43)
         let weight = random.normal(shape: [16, 4096, 3, 3]) * 0.02, bias = random.normal(shape: [16])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 1024)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 1024, ownWinograd: false)
         // 36864 · 22 · 22 ≈ 1.1 · 2²⁴ floats: bands of 20 rows and 2 rows; batch 2: the same per item.
         for shape in [[1, 4096, 22, 22], [2, 4096, 21, 21]] {
             let x = random.normal(shape: shape)

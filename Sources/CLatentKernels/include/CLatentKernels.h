@@ -13,6 +13,23 @@ void latent_malloc_tune(long mmap_threshold_bytes);
 /// Caps glibc's heap arenas (one per allocating thread by default) at `arenas`.
 void latent_malloc_arenas(int arenas);
 
+/// Threads of the process's one team (libgomp's, which oneDNN's kernels also run on; `OMP_NUM_THREADS`).
+int latent_thread_count(void);
+/// How many contiguous ranges `latent_parallel_parts_run` should split `count` items into: one per team
+/// thread, none shorter than `grain` items, and 1 inside a parallel region (regions do not nest).
+int latent_parallel_parts(int64_t count, int64_t grain);
+/// Runs `fn(ctx, lo, hi, part)` over `0 ..< count` in at most `parts` contiguous ranges, one per thread of
+/// the team, and returns when all have finished. Ranges are disjoint and cover `0 ..< count`; `part` is
+/// below `parts`.
+void latent_parallel_parts_run(int64_t count, int parts, void (*fn)(void *ctx, int64_t lo, int64_t hi, int part),
+                               void *ctx);
+/// `latent_parallel_parts_run` with `latent_parallel_parts(count, grain)` ranges, for callers that need no
+/// part index.
+void latent_split_run(int64_t count, int64_t grain, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+/// Runs `fn(ctx, i)` for every `i` in `0 ..< count` on the team, items handed out one at a time (for
+/// iterations of uneven cost), and returns when all have finished.
+void latent_parallel_for(int64_t count, void (*fn)(void *ctx, int64_t index), void *ctx);
+
 /// Widens `count` IEEE half-precision values to float (F16C when available).
 void latent_f16_to_f32(const uint16_t *src, float *dst, size_t count);
 /// Narrows `count` floats to IEEE half precision, round to nearest even (F16C).
@@ -100,6 +117,13 @@ void latent_im2col(const float *src, int64_t channels, int64_t h, int64_t w, int
 /// Returns 0 on failure (out of memory), with `dst` then undefined.
 int latent_conv_gemm(const float *src, const int64_t shape[4], const float *weights, int64_t o, int64_t kh,
                      int64_t kw, int64_t stride, const int64_t padding[4], const float *bias, float *dst);
+
+/// `[N, C, H, W]` convolved with plain `[O, C, 3, 3]` weights — fp32 `weights`, or IEEE fp16 `half_weights` when
+/// `weights` is NULL — stride 1 and padding 1 on every side, plus `bias` `[O]` when not NULL, into
+/// `[N, O, H, W]`, by Winograd F(4×4, 3×3) with the weights transformed a cache-sized block at a time
+/// (winograd_conv.c). Returns 0, with `dst` undefined, without AVX-512 or memory.
+int latent_wino43_conv(const float *src, int64_t n, int64_t c, int64_t h, int64_t w, const float *weights,
+                       const uint16_t *half_weights, const float *bias, int64_t o, float *dst);
 
 /// A oneDNN convolution for one input shape: primitive, activation reorders and the weights in the
 /// primitive's blocked layout. Immutable after creation, so `latent_conv_plan_execute` may run concurrently.
