@@ -1,12 +1,13 @@
-// Latent's own Winograd F(4×4, 3×3) convolution for 3×3, stride-1, padding-1 layers with few output pixels
-// (the UNet's 16×16 and 8×8 levels).
+// Latent's own Winograd F(4×4, 3×3) convolution for 3×3, stride-1, padding-1 layers.
 //
 // Why not oneDNN's: its Winograd needs the whole layer's weights in the Winograd domain (36·O·C floats,
-// 236–472 MB for the 1280-channel layers), and in output-channel chunks it was slower than plain GEMMs there,
-// its GEMMs being too small with 2·4² tiles per call (docs/performance.md, wave 9). Here the weights are
-// transformed block by block — 32 output × 128 input channels at a time, 590 KB — right before the block's
-// 36 small GEMMs use them from the cache, so nothing of the layer's size is ever written. The direct form
-// costs 9·N·Ho·Wo multiply-adds per channel pair; this one 36·tiles (a quarter) plus 162 for the transform.
+// 236–472 MB for the UNet's 1280-channel layers), and in output-channel chunks it was slower than plain GEMMs
+// at 16×16 and below, its GEMMs being too small with 2·4² tiles per call (docs/performance.md, wave 9). Here
+// the weights are transformed block by block — 32 output × 128 input channels at a time, 590 KB — right
+// before the block's 36 small GEMMs use them from the cache, so nothing of the layer's size is ever written,
+// and no plan is compiled or transform cached. Tiles go in passes of at most 128. The direct form
+// costs 9·N·Ho·Wo multiply-adds per channel pair; this one 36·tiles (a quarter), plus its share of the weight
+// transform (99 vector operations per 16 pairs).
 //
 // Points 0, ±1, ±2 (Lavin & Gray): y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A per 6×6 input tile d and 4×4 output tile.
 #include "CLatentKernels.h"
@@ -14,10 +15,16 @@
 #include <immintrin.h>
 #include <string.h>
 
+// The 36 planes of U, V and M are padded apart by a cache line: at multiples of 4 KiB the 36 stores of one
+// transformed tile or kernel all fall into one L1 set and evict each other.
 enum {
-    OB = 32,  // output channels per block: two 16-lane vectors
-    CB = 128, // input channels per transformed weight block
-    TR = 8,   // tiles per GEMM register block (8 × 2 accumulators)
+    PAD = 16,
+    OV = 2,       // 16-lane output-channel vectors per block (4 or 3 with fewer tiles per register block: slower)
+    OB = OV * 16, // output channels per block
+    CB = 128,     // input channels per transformed weight block (U: 590 KB, beside V's slice in L2)
+    TR = 8,       // tiles per GEMM register block (TR × OV accumulators)
+    US = CB * OB + PAD,
+    TB = 128,     // most tiles per pass (32–256 measured: 128 fastest at 16², 32² and 64²)
 };
 
 struct w43 {
@@ -25,9 +32,12 @@ struct w43 {
     const uint16_t *gh;        // fp16 weights when g is NULL
     float *y;
     int64_t n, c, h, w, o;
-    int64_t th, tw, tiles, tp; // tile rows and columns per image, tiles in all, tiles padded to TR
-    float *v;                  // input tiles in the Winograd domain: [36][c][tp]
-    float *scratch;            // per part: U [36][CB][OB], then M [36][tp][OB]
+    int64_t th, tw, tiles;     // tile rows and columns per image, tiles in all
+    int64_t t0, tn, tp;        // this pass's first tile and tile count, the count padded to TR
+    int64_t stride;            // floats per row of a V plane (the largest pass's padded count)
+    float *v;                  // input tiles in the Winograd domain: [36][c][tp], ξ planes vs floats apart
+    float *scratch;            // per part: U [36][CB][OB] (planes US apart), then M [36][tp][OB] (ms apart)
+    int64_t vs, ms;            // plane strides of V and M
     int64_t per_part;          // floats of scratch per part
 };
 
@@ -44,14 +54,15 @@ static inline void bt6(const float *d, int64_t s, float *out, int64_t os) {
     out[5 * os] = 4 * d1 - 5 * d3 + d5;
 }
 
-/// Input channels `lo ..< hi`: every tile of every image, padded tiles zero.
+/// Input channels `lo ..< hi`: the pass's tiles, padded ones zero.
 static void w43_input(void *arg, int64_t lo, int64_t hi) {
     const struct w43 *p = arg;
     const int64_t plane = p->h * p->w;
     for (int64_t c = lo; c < hi; c++) {
-        for (int64_t t = 0; t < p->tp; t++) {
+        for (int64_t tt = 0; tt < p->tp; tt++) {
             float d[36], r[36], v[36];
-            if (t < p->tiles) {
+            if (tt < p->tn) {
+                const int64_t t = p->t0 + tt;
                 const int64_t img = t / (p->th * p->tw), ty = (t / p->tw) % p->th, tx = t % p->tw;
                 const float *src = p->x + (img * p->c + c) * plane;
                 for (int i = 0; i < 6; i++) {
@@ -66,60 +77,98 @@ static void w43_input(void *arg, int64_t lo, int64_t hi) {
             } else {
                 memset(v, 0, sizeof v);
             }
-            for (int k = 0; k < 36; k++) p->v[(k * p->c + c) * p->tp + t] = v[k];
+            for (int k = 0; k < 36; k++) p->v[k * p->vs + c * p->stride + tt] = v[k];
         }
     }
 }
 
 // ---- weights: U = G·g·Gᵀ, a block at a time -------------------------------------------------------------
 
+/// G applied to three vectors: `out[0], out[os], …, out[5os]` = G·(g0, g1, g2), with
+/// G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1], its shared terms computed once
+/// (11 operations instead of 18).
+__attribute__((target("avx512f")))
+static inline void g3(__m512 g0, __m512 g1, __m512 g2, __m512 *out, int os) {
+    const __m512 a = _mm512_mul_ps(_mm512_add_ps(g0, g2), _mm512_set1_ps(-1.f / 6));
+    const __m512 b = _mm512_mul_ps(g1, _mm512_set1_ps(1.f / 6));
+    const __m512 c = _mm512_fmadd_ps(g0, _mm512_set1_ps(1.f / 24), _mm512_mul_ps(g2, _mm512_set1_ps(1.f / 6)));
+    const __m512 d = _mm512_mul_ps(g1, _mm512_set1_ps(1.f / 12));
+    out[0] = _mm512_mul_ps(g0, _mm512_set1_ps(0.25f));
+    out[os] = _mm512_sub_ps(a, b);
+    out[2 * os] = _mm512_add_ps(a, b);
+    out[3 * os] = _mm512_add_ps(c, d);
+    out[4 * os] = _mm512_sub_ps(c, d);
+    out[5 * os] = g2;
+}
+
+/// Transposes 16 vectors of 16 floats in place (r[i][j] ↔ r[j][i]).
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    // Per 128-bit lane L, r[4q + m] now holds column 4L + m of rows 4q ..< 4q+4.
+    for (int q = 0; q < 16; q += 4) {
+        r[q] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[q]), _mm512_castps_pd(t[q + 2])));
+        r[q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[q]), _mm512_castps_pd(t[q + 2])));
+        r[q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[q + 1]), _mm512_castps_pd(t[q + 3])));
+        r[q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[q + 1]), _mm512_castps_pd(t[q + 3])));
+    }
+    for (int m = 0; m < 4; m++) {
+        const __m512 a = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), b = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+        const __m512 c = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88), d = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+        t[m] = _mm512_shuffle_f32x4(a, c, 0x88);
+        t[8 + m] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        t[4 + m] = _mm512_shuffle_f32x4(b, d, 0x88);
+        t[12 + m] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/// The 3×3 kernels of output channels `first ..< first+live` (live ≤ 16) for input channels `c ..< c+cn`
+/// (cn ≤ 16) as `9·cn` vectors with one lane per output channel: `lanes[ci·9 + e]` is element e of input
+/// channel c+ci. Contiguous row reads and an in-register transpose: gathers are slow on this CPU (the
+/// microcode's Gather Data Sampling mitigation), ≈ 3× slower here per weight block.
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void w43_kernel_lanes(const struct w43 *p, int64_t first, int64_t live, int64_t c, int64_t cn, __m512 *lanes) {
+    const int64_t count = cn * 9;
+    for (int64_t j0 = 0; j0 < count; j0 += 16) {
+        const int64_t n = count - j0 < 16 ? count - j0 : 16;
+        const __mmask16 mask = (__mmask16)((1u << n) - 1);
+        __m512 r[16];
+        for (int lane = 0; lane < 16; lane++) {
+            const int64_t at = ((first + lane) * p->c + c) * 9 + j0;
+            if (lane >= live) r[lane] = _mm512_setzero_ps();
+            else if (p->g) r[lane] = _mm512_maskz_loadu_ps(mask, p->g + at);
+            else r[lane] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p->gh + at));
+        }
+        transpose16(r);
+        for (int k = 0; k < n; k++) lanes[j0 + k] = r[k];
+    }
+}
+
 /// Output channels `o0 ..< o0+OB` × input channels `c0 ..< c0+cn` into `u` `[36][CB][OB]` (missing output
 /// channels zero).
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,avx512bw,avx512vl")))
 static void w43_weights(const struct w43 *p, int64_t o0, int64_t c0, int64_t cn, float *u) {
-    static const float gm[6][3] = {
-        {1.f / 4, 0.f, 0.f},
-        {-1.f / 6, -1.f / 6, -1.f / 6},
-        {-1.f / 6, 1.f / 6, -1.f / 6},
-        {1.f / 24, 1.f / 12, 1.f / 6},
-        {1.f / 24, -1.f / 12, 1.f / 6},
-        {0.f, 0.f, 1.f},
-    };
-    float lanes[9][16] __attribute__((aligned(64)));
-    uint16_t half_lanes[9][16] __attribute__((aligned(64)));
-    for (int64_t ci = 0; ci < cn; ci++) {
-        for (int half = 0; half < 2; half++) {
-            // The 16 output channels' 3×3 kernels for this input channel, one lane per channel.
-            __m512 g[9];
-            if (p->g) {
-                for (int lane = 0; lane < 16; lane++) {
-                    const int64_t oc = o0 + half * 16 + lane;
-                    const float *k = oc < p->o ? p->g + (oc * p->c + c0 + ci) * 9 : NULL;
-                    for (int e = 0; e < 9; e++) lanes[e][lane] = k ? k[e] : 0.f;
-                }
-                for (int e = 0; e < 9; e++) g[e] = _mm512_load_ps(lanes[e]);
-            } else {
-                for (int lane = 0; lane < 16; lane++) {
-                    const int64_t oc = o0 + half * 16 + lane;
-                    const uint16_t *k = oc < p->o ? p->gh + (oc * p->c + c0 + ci) * 9 : NULL;
-                    for (int e = 0; e < 9; e++) half_lanes[e][lane] = k ? k[e] : 0;
-                }
-                for (int e = 0; e < 9; e++) g[e] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)half_lanes[e]));
+    __m512 lanes[16 * 9];
+    for (int half = 0; half < OV; half++) {
+        const int64_t first = o0 + half * 16, live = p->o - first < 16 ? p->o - first : 16;
+        for (int64_t cg = 0; cg < cn; cg += 16) {
+            const int64_t group = cn - cg < 16 ? cn - cg : 16;
+            if (live > 0) w43_kernel_lanes(p, first, live, c0 + cg, group, lanes);
+            else for (int k = 0; k < group * 9; k++) lanes[k] = _mm512_setzero_ps();
+            for (int64_t ci = 0; ci < group; ci++) {
+                const __m512 *g = lanes + ci * 9;
+                // t = g·Gᵀ (3×6, rows of g through G), then U = G·t (6×6, columns of t through G).
+                __m512 t[3][6], w[6][6];
+                for (int r = 0; r < 3; r++) g3(g[r * 3], g[r * 3 + 1], g[r * 3 + 2], t[r], 1);
+                for (int b = 0; b < 6; b++) g3(t[0][b], t[1][b], t[2][b], &w[0][b], 6);
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 6; b++) _mm512_store_ps(u + (a * 6 + b) * US + (cg + ci) * OB + half * 16, w[a][b]);
             }
-            // t = g·Gᵀ (3×6), then U = G·t (6×6); the zero and unit entries of G fold away at compile time.
-            __m512 t[3][6];
-            for (int r = 0; r < 3; r++)
-                for (int b = 0; b < 6; b++)
-                    t[r][b] = _mm512_fmadd_ps(g[r * 3 + 2], _mm512_set1_ps(gm[b][2]),
-                                              _mm512_fmadd_ps(g[r * 3 + 1], _mm512_set1_ps(gm[b][1]),
-                                                              _mm512_mul_ps(g[r * 3], _mm512_set1_ps(gm[b][0]))));
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++) {
-                    __m512 s = _mm512_fmadd_ps(_mm512_set1_ps(gm[a][2]), t[2][b],
-                                               _mm512_fmadd_ps(_mm512_set1_ps(gm[a][1]), t[1][b],
-                                                               _mm512_mul_ps(_mm512_set1_ps(gm[a][0]), t[0][b])));
-                    _mm512_store_ps(u + ((a * 6 + b) * CB + ci) * OB + half * 16, s);
-                }
         }
     }
 }
@@ -129,24 +178,20 @@ static void w43_weights(const struct w43 *p, int64_t o0, int64_t c0, int64_t cn,
 /// One register block: TR tiles × OB output channels over `cn` input channels.
 __attribute__((target("avx512f")))
 static void w43_gemm_block(const float *v, int64_t vstride, const float *u, int64_t cn, float *m, int first) {
-    __m512 acc[TR][2];
-    for (int r = 0; r < TR; r++) {
-        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_load_ps(m + r * OB);
-        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_load_ps(m + r * OB + 16);
-    }
+    __m512 acc[TR][OV];
+    for (int r = 0; r < TR; r++)
+        for (int j = 0; j < OV; j++) acc[r][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(m + r * OB + j * 16);
     for (int64_t k = 0; k < cn; k++) {
-        const __m512 u0 = _mm512_load_ps(u + k * OB), u1 = _mm512_load_ps(u + k * OB + 16);
+        __m512 uk[OV];
+        for (int j = 0; j < OV; j++) uk[j] = _mm512_load_ps(u + k * OB + j * 16);
         const float *vk = v + k * vstride;
         for (int r = 0; r < TR; r++) {
             const __m512 b = _mm512_set1_ps(vk[r]);
-            acc[r][0] = _mm512_fmadd_ps(b, u0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(b, u1, acc[r][1]);
+            for (int j = 0; j < OV; j++) acc[r][j] = _mm512_fmadd_ps(b, uk[j], acc[r][j]);
         }
     }
-    for (int r = 0; r < TR; r++) {
-        _mm512_store_ps(m + r * OB, acc[r][0]);
-        _mm512_store_ps(m + r * OB + 16, acc[r][1]);
-    }
+    for (int r = 0; r < TR; r++)
+        for (int j = 0; j < OV; j++) _mm512_store_ps(m + r * OB + j * 16, acc[r][j]);
 }
 
 // ---- output tiles: y = Aᵀ·M·A + bias --------------------------------------------------------------------
@@ -165,14 +210,15 @@ static inline void at6(const __m512 *m, int s, __m512 *out, int os) {
 __attribute__((target("avx512f")))
 static void w43_output(const struct w43 *p, int64_t o0, const float *mm) {
     float lanes[16][16] __attribute__((aligned(64)));
-    for (int64_t t = 0; t < p->tiles; t++) {
+    for (int64_t tt = 0; tt < p->tn; tt++) {
+        const int64_t t = p->t0 + tt;
         const int64_t img = t / (p->th * p->tw), ty = (t / p->tw) % p->th, tx = t % p->tw;
-        for (int half = 0; half < 2; half++) {
+        for (int half = 0; half < OV; half++) {
             const int64_t first = o0 + half * 16;
             if (first >= p->o) break;
             const int live = p->o - first < 16 ? (int)(p->o - first) : 16;
             __m512 m[36], r[24], y[16];
-            for (int k = 0; k < 36; k++) m[k] = _mm512_load_ps(mm + (k * p->tp + t) * OB + half * 16);
+            for (int k = 0; k < 36; k++) m[k] = _mm512_load_ps(mm + k * p->ms + tt * OB + half * 16);
             for (int j = 0; j < 6; j++) at6(m + j, 6, r + j, 6);     // columns: r = Aᵀ·M (4×6)
             for (int i = 0; i < 4; i++) at6(r + i * 6, 1, y + i * 4, 1); // rows: y = r·A (4×4)
             const __m512 bias = p->bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << live) - 1), p->bias + first)
@@ -197,7 +243,7 @@ static void w43_output(const struct w43 *p, int64_t o0, const float *mm) {
 static void w43_blocks(void *arg, int64_t lo, int64_t hi, int part) {
     const struct w43 *p = arg;
     float *u = p->scratch + part * p->per_part;
-    float *mm = u + 36 * CB * OB;
+    float *mm = u + 36 * US;
     for (int64_t block = lo; block < hi; block++) {
         const int64_t o0 = block * OB;
         for (int64_t c0 = 0; c0 < p->c; c0 += CB) {
@@ -205,8 +251,8 @@ static void w43_blocks(void *arg, int64_t lo, int64_t hi, int part) {
             w43_weights(p, o0, c0, cn, u);
             for (int k = 0; k < 36; k++)
                 for (int64_t t0 = 0; t0 < p->tp; t0 += TR)
-                    w43_gemm_block(p->v + (k * p->c + c0) * p->tp + t0, p->tp, u + k * CB * OB, cn,
-                                   mm + (k * p->tp + t0) * OB, c0 == 0);
+                    w43_gemm_block(p->v + k * p->vs + c0 * p->stride + t0, p->stride, u + k * US, cn,
+                                   mm + k * p->ms + t0 * OB, c0 == 0);
         }
         w43_output(p, o0, mm);
     }
@@ -219,14 +265,21 @@ int latent_wino43_conv(const float *x, int64_t n, int64_t c, int64_t h, int64_t 
     p.th = (h + 3) / 4;
     p.tw = (w + 3) / 4;
     p.tiles = n * p.th * p.tw;
-    p.tp = (p.tiles + TR - 1) / TR * TR;
-    p.per_part = 36 * CB * OB + 36 * p.tp * OB;
+    // Tiles in passes of at most TB: each pass's V (36·C·TB floats) is read once per output-channel block, from
+    // the caches, and its weight blocks are transformed again per pass (≈ 10 % of the GEMMs at TB tiles).
+    const int64_t passes = (p.tiles + TB - 1) / TB, per_pass = (p.tiles + passes - 1) / passes;
+    p.stride = (per_pass + TR - 1) / TR * TR;
+    p.vs = c * p.stride + PAD;
+    p.ms = p.stride * OB + PAD;
+    p.per_part = 36 * US + 36 * p.ms;
     const int64_t blocks = (o + OB - 1) / OB;
     const int parts = latent_parallel_parts(blocks, 1);
-    p.v = latent_scratch_acquire(LATENT_SCRATCH_SOURCE, (size_t)(36 * c * p.tp) * sizeof(float));
+    p.v = latent_scratch_acquire(LATENT_SCRATCH_SOURCE, (size_t)(36 * p.vs) * sizeof(float));
     p.scratch = latent_scratch_acquire(LATENT_SCRATCH_PAD, (size_t)(parts * p.per_part) * sizeof(float));
     int ok = p.v && p.scratch;
-    if (ok) {
+    for (p.t0 = 0; ok && p.t0 < p.tiles; p.t0 += per_pass) {
+        p.tn = p.tiles - p.t0 < per_pass ? p.tiles - p.t0 : per_pass;
+        p.tp = (p.tn + TR - 1) / TR * TR;
         latent_split_run(c, 1, w43_input, &p);
         latent_parallel_parts_run(blocks, parts, w43_blocks, &p);
     }

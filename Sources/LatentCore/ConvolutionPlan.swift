@@ -75,11 +75,19 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// Whether the GEMM form is allowed (`LATENT_KERNELS=conv-no-gemm` disables it).
     static let gemmEnabled = !KernelSwitches.isSet("conv-no-gemm")
 
-    /// Whether the GEMM form's 3×3 stride-1 padding-1 layers run Latent's own Winograd F(4×4, 3×3)
-    /// (`latent_wino43_conv`) instead of im2col GEMMs (`LATENT_KERNELS=conv-no-wino43` disables it). It needs
-    /// no layer-sized transform, so the UNet's 16×16 and 8×8 levels, where oneDNN's Winograd does not fit or
-    /// does not pay, run a quarter of the direct form's multiply-adds (docs/performance.md, wave 10).
+    /// Whether 3×3 stride-1 padding-1 layers run Latent's own Winograd F(4×4, 3×3) (`latent_wino43_conv`)
+    /// ahead of oneDNN's Winograd, its chunks and the GEMM form (`LATENT_KERNELS=conv-no-wino43` disables it).
+    /// It needs no layer-sized transform and no plan, so the UNet's 16×16 and 8×8 levels, where oneDNN's
+    /// Winograd does not fit or does not pay, run a quarter of the direct form's multiply-adds, and the larger
+    /// levels match or beat oneDNN's Winograd (docs/performance.md, wave 10).
     public static let ownWinogradEnabled = !KernelSwitches.isSet("conv-no-wino43")
+
+    /// Output pixels (N·Ho·Wo) per call up to which Latent's own Winograd runs. Up to here are the UNet's levels
+    /// at 512² (batch 2: 128–8192 pixels), whose layers each run once per step, so a oneDNN Winograd plan would
+    /// transform its weights on every call too; ours was 0.81–0.92× its time there (docs/performance.md, wave
+    /// 10). The tiled VAE decoder calls each layer band after band (8448 pixels and up at 512²), where oneDNN's
+    /// cached transform is reused and ours, transformed again per call and per pass of tiles, was 1.1–2.2× slower.
+    public static let ownWinogradMaximumPixels = 8192
 
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
@@ -87,7 +95,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
     ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
     ///     (0: never).
-    ///   - ownWinograd: Whether the GEMM form's 3×3 stride-1 padding-1 shapes run `latent_wino43_conv`.
+    ///   - ownWinograd: Whether 3×3 stride-1 padding-1 shapes run `latent_wino43_conv` (see `ownWinogradEnabled`).
     public convenience init(
         weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D,
         minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
@@ -107,7 +115,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     ///   - minimumOneDNNWork: Multiply-adds per call below which the im2col path runs (0: always oneDNN).
     ///   - gemmMaximumPixels: Output pixels per call up to which the whole-batch GEMM runs instead of oneDNN
     ///     (0: never).
-    ///   - ownWinograd: Whether the GEMM form's 3×3 stride-1 padding-1 shapes run `latent_wino43_conv`.
+    ///   - ownWinograd: Whether 3×3 stride-1 padding-1 shapes run `latent_wino43_conv` (see `ownWinogradEnabled`).
     public init(
         weights: CompactWeights, bias: Tensor?, stride: Int, padding: Padding2D,
         minimumOneDNNWork: Int = ConvolutionPlan.defaultMinimumOneDNNWork,
@@ -154,6 +162,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
 
     private func run(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == weightShape[1], "convolution input \(x.shape) vs weight \(weightShape)")
+        if usesOwnWinograd(x.shape), let y = ownWinogradConvolution(x) { return y }
         if let chunk = winogradChunk(x.shape), let y = chunkedWinograd(x, chunk: chunk) { return y }
         if usesGEMM(x.shape), let y = gemmConvolution(x) { return y }
         if let plan = plan(for: x.shape) {
@@ -280,9 +289,38 @@ public final class ConvolutionPlan: @unchecked Sendable {
             && shape[0] * ho * wo * weightShape.reduce(1, *) >= minimumOneDNNWork
     }
 
-    /// Whether an input of `shape` runs the GEMM form as Latent's own Winograd (see `ownWinogradEnabled`).
+    /// Whether an input of `shape` runs Latent's own Winograd (see `ownWinogradEnabled`): a 3×3 stride-1
+    /// padding-1 layer of at most `ownWinogradMaximumPixels` output pixels with enough work for the native
+    /// kernels (`minimumOneDNNWork`).
     public func usesOwnWinograd(_ shape: [Int]) -> Bool {
-        ownWinograd && usesGEMM(shape) && weightShape[2] == 3 && weightShape[3] == 3 && stride == 1 && padding == .uniform(1)
+        guard ownWinograd, Self.oneDNNEnabled, weightShape[2] == 3, weightShape[3] == 3, stride == 1, padding == .uniform(1) else {
+            return false
+        }
+        let pixels = shape[0] * shape[2] * shape[3]
+        return pixels > 0 && pixels <= Self.ownWinogradMaximumPixels && pixels * weightShape.reduce(1, *) >= minimumOneDNNWork
+    }
+
+    /// Latent's own Winograd, reading fp16 weights as stored (no widened copy of the layer is written);
+    /// `nil` without AVX-512 or memory.
+    private func ownWinogradConvolution(_ x: Tensor) -> Tensor? {
+        let weights = plainWeights()
+        let (n, c, h, w) = (Int64(x.shape[0]), Int64(x.shape[1]), Int64(x.shape[2]), Int64(x.shape[3]))
+        let o = Int64(weightShape[0])
+        var ok: Int32 = 0
+        let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], x.shape[2], x.shape[3]]) { out in
+            x.scalars.withUnsafeBufferPointer { src in
+                withOptionalBias { bias in
+                    ok = weights.withHalfBits { half in
+                        guard let half else {
+                            return weights.withFloats { latent_wino43_conv(src.baseAddress!, n, c, h, w, $0.baseAddress!, nil, bias, o, out.baseAddress!) }
+                        }
+                        return latent_wino43_conv(src.baseAddress!, n, c, h, w, nil, half, bias, o, out.baseAddress!)
+                    }
+                }
+            }
+            if ok == 0 { out.update(repeating: 0) }
+        }
+        return ok != 0 ? y : nil
     }
 
     /// The GEMM form with the plain weights widened into a pooled buffer; `nil` when out of memory.
@@ -290,27 +328,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let (ho, wo) = outputSize(x.shape)
         let weights = plainWeights()
         let shape = x.shape.map(Int64.init)
-        let o = Int64(weightShape[0])
         var ok: Int32 = 0
         let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], ho, wo]) { out in
-            x.scalars.withUnsafeBufferPointer { src in
-                withOptionalBias { bias in
-                    // The own Winograd reads fp16 weights as stored: no widened copy of the layer is written.
-                    if usesOwnWinograd(x.shape) {
-                        ok = weights.withHalfBits { half in
-                            guard let half else {
-                                return weights.withFloats {
-                                    latent_wino43_conv(src.baseAddress!, shape[0], shape[1], shape[2], shape[3], $0.baseAddress!, nil, bias, o, out.baseAddress!)
-                                }
-                            }
-                            return latent_wino43_conv(src.baseAddress!, shape[0], shape[1], shape[2], shape[3], nil, half, bias, o, out.baseAddress!)
-                        }
-                    }
-                    if ok == 0 {
-                        ok = weights.withFloats { w in
-                            latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, o, Int64(weightShape[2]), Int64(weightShape[3]),
-                                             Int64(stride), paddingSides, bias, out.baseAddress!)
-                        }
+            ok = weights.withFloats { w in
+                x.scalars.withUnsafeBufferPointer { src in
+                    withOptionalBias { bias in
+                        latent_conv_gemm(src.baseAddress!, shape, w.baseAddress!, Int64(weightShape[0]), Int64(weightShape[2]),
+                                         Int64(weightShape[3]), Int64(stride), paddingSides, bias, out.baseAddress!)
                     }
                 }
             }

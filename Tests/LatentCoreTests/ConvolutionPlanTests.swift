@@ -22,7 +22,7 @@ struct ConvolutionPlanTests {
         var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
         if half { weight = Self.halfRounded(weight) }
         let bias = random.normal(shape: [40])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 0)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: stride, padding: padding, minimumOneDNNWork: 0, gemmMaximumPixels: 0, ownWinograd: false)
         let expected = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
         let first = plan(x)
         #expect(first.shape == expected.shape)
@@ -44,7 +44,7 @@ struct ConvolutionPlanTests {
         if half { weight = Self.halfRounded(weight) }
         let bias = random.normal(shape: [48])
         let inputs = [[1, 32, 17, 19], [2, 32, 8, 8], [1, 32, 40, 33], [2, 32, 24, 24]].map { random.normal(shape: $0) }
-        let plans = [1, 2].map { ConvolutionPlan(weight: weight, bias: bias, stride: $0, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0) }
+        let plans = [1, 2].map { ConvolutionPlan(weight: weight, bias: bias, stride: $0, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0, ownWinograd: false) }
         let expected = plans.map { plan in
             inputs.map { conv2d($0, weight: weight, bias: bias, stride: plan.stride, padding: plan.padding) }
         }
@@ -83,7 +83,7 @@ struct ConvolutionPlanTests {
             var weight = random.normal(shape: [40, 24, 3, 3]) * 0.1
             if half { weight = Self.halfRounded(weight) }
             let bias = random.normal(shape: [40])
-            return (weight, bias, ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0))
+            return (weight, bias, ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0, ownWinograd: false))
         }
         let expected = layers.map { layer in inputs.map { conv2d($0, weight: layer.0, bias: layer.1, stride: 1, padding: .uniform(1)) } }
         // Same layer twice (a cache hit), then the other layer, then a second shape of the first, then back.
@@ -128,10 +128,10 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
-    /// Latent's own Winograd F(4×4, 3×3) (the GEMM form's 3×3 stride-1 layers): output channels that fill
+    /// Latent's own Winograd F(4×4, 3×3) (3×3 stride-1 padding-1 layers): output channels that fill
     /// neither a block of 32 nor a vector of 16 (56 = 32 + 16 + 8), input channels over several weight blocks
     /// (200 = 128 + 72), sizes that are not multiples of the 4×4 tile, tiles that do not fill a register
-    /// block (2·3·2 = 12 of 16), with and without bias, fp16 weights (read as stored) and fp32 ones, and from
+    /// block (2·3·2 = 12 of 16), several passes of tiles, with and without bias, fp16 weights (read as stored) and fp32 ones, and from
     /// many threads at once.
     @Test(arguments: [(true, true), (false, false)])
     func ownWinogradMatchesIm2col(withBias: Bool, half: Bool) {
@@ -141,7 +141,9 @@ struct ConvolutionPlanTests {
         #expect((CompactWeights(weight).format == .float16) == half)
         let bias = withBias ? random.normal(shape: [56]) : nil
         let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
-        let inputs = [[2, 200, 10, 7], [1, 200, 1, 1], [2, 200, 16, 16], [1, 200, 5, 33]].map { random.normal(shape: $0) }
+        // The last two run in several passes of tiles (162 = 2 · 81, 306 = 3 · 102).
+        let inputs = [[2, 200, 10, 7], [1, 200, 1, 1], [2, 200, 16, 16], [1, 200, 5, 33], [2, 200, 36, 33], [1, 200, 68, 68]]
+            .map { random.normal(shape: $0) }
         for x in inputs {
             #expect(plan.usesOwnWinograd(x.shape))
             #expect(relativeError(plan(x), conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(1))) < 1e-5, "\(x.shape)")
@@ -149,11 +151,13 @@ struct ConvolutionPlanTests {
         let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: 1, padding: .uniform(1)) }
         let jobs = 8
         let errors = LockedErrors(count: jobs)
-        DispatchQueue.concurrentPerform(iterations: jobs) { job in errors.set(job, relativeError(plan(inputs[job % 4]), expected[job % 4])) }
+        DispatchQueue.concurrentPerform(iterations: jobs) { job in errors.set(job, relativeError(plan(inputs[job % 6]), expected[job % 6])) }
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
-        // Strides, other padding and larger outputs keep their paths.
+        // Strides, other padding and larger outputs keep their paths; so do shapes below the work threshold.
+        #expect(plan.usesOwnWinograd([2, 200, 64, 64]) && !plan.usesOwnWinograd([1, 200, 66, 128]))
         #expect(!ConvolutionPlan(weight: weight, bias: bias, stride: 2, padding: .uniform(1), minimumOneDNNWork: 0).usesOwnWinograd([2, 200, 16, 16]))
-        #expect(!plan.usesOwnWinograd([2, 200, 64, 64]))
+        #expect(!ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(0), minimumOneDNNWork: 0).usesOwnWinograd([2, 200, 16, 16]))
+        #expect(!ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1)).usesOwnWinograd([2, 200, 16, 16]))
     }
 
     /// Layers whose whole Winograd transform exceeds its 64 MiB cap run Winograd in output-channel chunks
@@ -162,7 +166,7 @@ struct ConvolutionPlanTests {
     @Test func chunkedWinogradMatchesIm2col() {
         let random = TorchCPURandomSource(seed: 53)
         let weight = random.normal(shape: [720, 720, 3, 3]) * 0.02, bias = random.normal(shape: [720])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1))
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), ownWinograd: false)
         for shape in [[2, 720, 32, 32], [1, 720, 48, 48]] {
             let x = random.normal(shape: shape)
             #expect(!plan.usesWinograd(shape) && !plan.usesGEMM(shape))
@@ -206,7 +210,7 @@ struct ConvolutionPlanTests {
         }
         #expect(oneDNN.contains { $0 != 0 })
         #expect(relativeError(Tensor(shape: [count], scalars: ours), Tensor(shape: [count], scalars: oneDNN)) < 1e-6)
-        let layer = ConvolutionPlan(weight: weight, bias: nil, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0)
+        let layer = ConvolutionPlan(weight: weight, bias: nil, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, ownWinograd: false)
         let x = random.normal(shape: [1, inChannels, 96, 96])
         #expect(relativeError(layer(x), conv2d(x, weight: weight, bias: nil, stride: 1, padding: .uniform(1))) < 1e-5)
         #expect(layer.implementation(for: x.shape)?.contains("wino") == true)
@@ -218,7 +222,7 @@ struct ConvolutionPlanTests {
     @Test func pooledBuffersUnderConcurrentUseAndRelease() {
         let random = TorchCPURandomSource(seed: 37)
         let weight = random.normal(shape: [32, 24, 3, 3]) * 0.1, bias = random.normal(shape: [32])
-        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0)
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0, gemmMaximumPixels: 0, ownWinograd: false)
         // 1.4–3 MB per source: above the pool's 1 MiB floor.
         let inputs = [[1, 24, 120, 120], [1, 24, 176, 176], [1, 24, 130, 100]].map { random.normal(shape: $0) }
         let expected = inputs.map { conv2d($0, weight: weight, bias: bias, stride: 1, padding: .uniform(1)) }

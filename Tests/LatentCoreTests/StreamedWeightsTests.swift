@@ -25,20 +25,23 @@ struct BufferWeightBytes: StreamedWeightBytes, @unchecked Sendable {
 
 @Suite("Streamed weights")
 struct StreamedWeightsTests {
-    /// A streamed oneDNN plan (weights reordered per call) and the streamed whole-batch GEMM equal im2col on
-    /// the same fp16 weights, for two input shapes and both an aligned and an odd byte offset.
-    @Test(arguments: [0, 1], [0, ConvolutionPlan.defaultGEMMMaximumPixels])
-    func streamedPlanMatchesIm2col(offset: Int, gemmMaximumPixels: Int) {
+    /// A streamed oneDNN plan (weights reordered per call), the streamed whole-batch GEMM and the streamed own
+    /// Winograd equal im2col on the same fp16 weights, for two input shapes and both an aligned and an odd
+    /// byte offset.
+    @Test(arguments: [0, 1], ["oneDNN", "GEMM", "own Winograd"])
+    func streamedPlanMatchesIm2col(offset: Int, path: String) {
+        let gemmMaximumPixels = path == "GEMM" ? ConvolutionPlan.defaultGEMMMaximumPixels : 0
         let random = TorchCPURandomSource(seed: 21)
         let weight = Tensor(shape: [40, 24, 3, 3], scalars: (random.normal(shape: [40, 24, 3, 3]) * 0.1).scalars.map { Float(Float16($0)) })
         let bias = random.normal(shape: [40])
         let weights = CompactWeights(streaming: BufferWeightBytes(halfBitsOf: weight, offset: offset), shape: weight.shape, format: .float16)
         #expect(weights.isStreamed)
         let plan = ConvolutionPlan(weights: weights, bias: bias, stride: 1, padding: .uniform(1), minimumOneDNNWork: 0,
-                                   gemmMaximumPixels: gemmMaximumPixels)
+                                   gemmMaximumPixels: gemmMaximumPixels, ownWinograd: path == "own Winograd")
         for shape in [[2, 24, 13, 11], [1, 24, 9, 16]] {
             let x = random.normal(shape: shape)
-            #expect(plan.usesGEMM(shape) == (gemmMaximumPixels > 0))
+            #expect(plan.usesGEMM(shape) == (path == "GEMM"))
+            #expect(plan.usesOwnWinograd(shape) == (path == "own Winograd"))
             let expected = conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(1))
             #expect(relativeError(plan(x), expected) < 1e-5)
         }
