@@ -73,6 +73,16 @@ public struct CompactWeights: Sendable {
         format == .float16 && streamed == nil ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
     }
 
+    /// Calls `body` with the fp16 bit patterns as stored — held, or read in place from their file when
+    /// streamed at an even offset — else `nil`; for kernels that widen as they read (`latent_wino43_conv`).
+    public func withStoredHalfBits<R>(_ body: (UnsafePointer<UInt16>?) -> R) -> R {
+        guard format == .float16 else { return body(nil) }
+        guard let streamed else { return bits.withUnsafeBufferPointer { body($0.baseAddress!) } }
+        return streamed.withBytes { raw in
+            Int(bitPattern: raw) % 2 == 0 ? body(raw.assumingMemoryBound(to: UInt16.self)) : body(nil)
+        }
+    }
+
     /// Streamed weights widened into a pooled buffer, valid only inside `body`.
     private func withStreamedFloats<R>(_ source: any StreamedWeightBytes, _ body: (UnsafeBufferPointer<Float>) -> R) -> R {
         let count = self.count, format = self.format

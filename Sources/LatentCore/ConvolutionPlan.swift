@@ -300,7 +300,8 @@ public final class ConvolutionPlan: @unchecked Sendable {
         return pixels > 0 && pixels <= Self.ownWinogradMaximumPixels && pixels * weightShape.reduce(1, *) >= minimumOneDNNWork
     }
 
-    /// Latent's own Winograd, reading fp16 weights as stored (no widened copy of the layer is written);
+    /// Latent's own Winograd, reading fp16 weights as stored, also streamed ones (no widened copy of the layer
+    /// is written);
     /// `nil` without AVX-512 or memory.
     private func ownWinogradConvolution(_ x: Tensor) -> Tensor? {
         let weights = plainWeights()
@@ -310,7 +311,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
         let y = Tensor(uninitializedShape: [x.shape[0], weightShape[0], x.shape[2], x.shape[3]]) { out in
             x.scalars.withUnsafeBufferPointer { src in
                 withOptionalBias { bias in
-                    ok = weights.withHalfBits { half in
+                    ok = weights.withStoredHalfBits { half in
                         guard let half else {
                             return weights.withFloats { latent_wino43_conv(src.baseAddress!, n, c, h, w, $0.baseAddress!, nil, bias, o, out.baseAddress!) }
                         }
