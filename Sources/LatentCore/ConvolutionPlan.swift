@@ -301,8 +301,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
     }
 
     /// Latent's own Winograd, reading fp16 weights as stored, also streamed ones (no widened copy of the layer
-    /// is written);
-    /// `nil` without AVX-512 or memory.
+    /// is written); `nil` without AVX-512 or memory.
     private func ownWinogradConvolution(_ x: Tensor) -> Tensor? {
         let weights = plainWeights()
         let (n, c, h, w) = (Int64(x.shape[0]), Int64(x.shape[1]), Int64(x.shape[2]), Int64(x.shape[3]))
