@@ -84,9 +84,10 @@ public final class ConvolutionPlan: @unchecked Sendable {
 
     /// Output pixels (N·Ho·Wo) per call up to which Latent's own Winograd runs. Up to here are the UNet's levels
     /// at 512² (batch 2: 128–8192 pixels), whose layers each run once per step, so a oneDNN Winograd plan would
-    /// transform its weights on every call too; ours was 0.81–0.92× its time there (docs/performance.md, wave
-    /// 10). The tiled VAE decoder calls each layer band after band (8448 pixels and up at 512²), where oneDNN's
-    /// cached transform is reused and ours, transformed again per call and per pass of tiles, was 1.1–2.2× slower.
+    /// transform its weights on every call too; at the 64×64 and 32×32 levels ours took 0.73–0.92× its time on
+    /// all but one layer, −0.24 s per step in all (docs/performance.md, wave 10). The tiled VAE decoder calls
+    /// each layer band after band (8448 pixels and up at 512²), where oneDNN's cached transform is reused and
+    /// ours, transformed again per call and per pass of tiles, was 1.3–2.3× slower.
     public static let ownWinogradMaximumPixels = 8192
 
     /// - Parameters:
