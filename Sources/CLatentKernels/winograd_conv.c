@@ -260,7 +260,9 @@ static void w43_blocks(void *arg, int64_t lo, int64_t hi, int part) {
 
 int latent_wino43_conv(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *weight,
                        const uint16_t *half_weight, const float *bias, int64_t o, float *y) {
-    if (n < 1 || c < 1 || h < 1 || w < 1 || o < 1 || (!weight && !half_weight) || !__builtin_cpu_supports("avx512f")) return 0;
+    if (n < 1 || c < 1 || h < 1 || w < 1 || o < 1 || (!weight && !half_weight) || !__builtin_cpu_supports("avx512f") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl"))
+        return 0;
     struct w43 p = {.x = x, .g = weight, .gh = half_weight, .bias = bias, .y = y, .n = n, .c = c, .h = h, .w = w, .o = o};
     p.th = (h + 3) / 4;
     p.tw = (w + 3) / 4;
