@@ -16,9 +16,21 @@ extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 extern int omp_get_max_threads(void);
 extern int omp_in_parallel(void);
+extern void omp_set_num_threads(int n);
+
+// A count set by `latent_set_thread_count`: libgomp reads `OMP_NUM_THREADS` only when it loads, before a
+// command line is parsed, and its own setting is per thread.
+static atomic_int requested_threads;
+
+void latent_set_thread_count(int n) {
+    atomic_store(&requested_threads, n > 0 ? n : 0);
+    if (n > 0) omp_set_num_threads(n);
+}
 
 int latent_thread_count(void) {
-    int n = omp_get_max_threads();
+    const int requested = atomic_load(&requested_threads);
+    if (requested > 0) return requested;
+    const int n = omp_get_max_threads();
     return n < 1 ? 1 : n;
 }
 

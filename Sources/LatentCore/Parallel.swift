@@ -1,4 +1,5 @@
 import CLatentKernels
+import COpenBLAS
 
 /// Carries a value into a concurrent closure.
 /// Invariant: used only for closures and pointers whose iterations touch disjoint memory.
@@ -29,8 +30,19 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     }
 }
 
-/// The number of threads work is split over (`OMP_NUM_THREADS`, by default one per core).
-public let coreCount = Int(latent_thread_count())
+/// The number of threads work is split over (`OMP_NUM_THREADS` or `setThreadCount`, by default one per core).
+public var coreCount: Int { Int(latent_thread_count()) }
+
+/// Caps the threads work is split over at `count` (`latent bench --threads`): Latent's own loops on every
+/// thread, oneDNN's kernels on the calling one, and OpenBLAS when it serves large products
+/// (`LATENT_KERNELS=gemm-openblas`). The native libraries read their environment variables when they load,
+/// before a command line can set them.
+public func setThreadCount(_ count: Int) {
+    precondition(count > 0, "thread count must be positive, got \(count)")
+    latent_set_thread_count(Int32(count))
+    _ = openBLASThreadsConfigured
+    if !oneDNNGEMMEnabled { openblas_set_num_threads(Int32(count)) }
+}
 
 /// Splits `0..<count` into at most one contiguous range per core (none shorter than `grain`) and runs
 /// `body` on each concurrently. Ranges are disjoint, so each call may write its own part of an output.

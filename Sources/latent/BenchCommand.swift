@@ -39,7 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the random stream.")
     var seed: UInt64 = 42
 
-    @Option(name: .long, help: "Worker threads for the native libraries (default: all cores).")
+    @Option(name: .long, help: "Threads to split the work over, Latent's own and the native libraries' (default: all cores).")
     var threads: Int?
 
     @Option(name: .long, help: "The prompt to encode.")
@@ -57,6 +57,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Only decode random latents of the given size with the VAE (diffusers folders; no UNet loaded).")
     var decodeOnly = false
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
     func run() throws {
         do {
             try bench()
@@ -68,9 +72,7 @@ struct BenchCommand: ParsableCommand {
 
     private func bench() throws {
         if let threads {
-            // Read by OpenBLAS and oneDNN when they start; set before the first call into either.
-            setenv("OPENBLAS_NUM_THREADS", String(threads), 1)
-            setenv("OMP_NUM_THREADS", String(threads), 1)
+            setThreadCount(threads)
         }
         if decodeOnly { return try benchDecode() }
         let kind = try scheduler.map { try SchedulerChoice(named: $0) }

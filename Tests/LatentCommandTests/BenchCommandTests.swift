@@ -34,4 +34,16 @@ struct BenchCommandTests {
             #expect(result.standardOutput.contains(label), "missing \(label)")
         }
     }
+
+    /// `--threads` must be positive; one thread still runs the whole benchmark.
+    @Test func threadCountIsValidatedAndApplied() throws {
+        let refused = try LatentBinary.run(["bench", "--model", "Tests/Fixtures/models/sd15-tiny", "--threads", "0"])
+        #expect(refused.status != 0)
+        #expect(refused.standardError.contains("--threads must be at least 1"), "\(refused.standardError)")
+        let single = try LatentBinary.run([
+            "bench", "--model", "Tests/Fixtures/models/sd15-tiny", "--width", "64", "--height", "64", "--steps", "1",
+            "--threads", "1", "--json",
+        ])
+        #expect(single.status == 0, "\(single.standardError)")
+    }
 }

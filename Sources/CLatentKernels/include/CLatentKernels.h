@@ -13,8 +13,12 @@ void latent_malloc_tune(long mmap_threshold_bytes);
 /// Caps glibc's heap arenas (one per allocating thread by default) at `arenas`.
 void latent_malloc_arenas(int arenas);
 
-/// Threads of the process's one team (libgomp's, which oneDNN's kernels also run on; `OMP_NUM_THREADS`).
+/// Threads of the process's one team (libgomp's, which oneDNN's kernels also run on; `OMP_NUM_THREADS`, or
+/// the count set by `latent_set_thread_count`).
 int latent_thread_count(void);
+/// Caps the team at `n` threads (0: the default again): for Latent's loops on every thread, and for oneDNN's
+/// on the calling one (OpenMP's setting is per thread).
+void latent_set_thread_count(int n);
 /// How many contiguous ranges `latent_parallel_parts_run` should split `count` items into: one per team
 /// thread, none shorter than `grain` items, and 1 inside a parallel region (regions do not nest).
 int latent_parallel_parts(int64_t count, int64_t grain);
