@@ -128,6 +128,20 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
+    /// 1×1 layers (one GEMM per image onto the bias): batch 1 and 2, with and without bias, fp16 and fp32 weights.
+    @Test(arguments: [(true, true), (false, false)])
+    func pointwiseMatchesIm2col(withBias: Bool, half: Bool) {
+        let random = TorchCPURandomSource(seed: 61)
+        var weight = random.normal(shape: [48, 72, 1, 1]) * 0.1
+        if half { weight = Self.halfRounded(weight) }
+        let bias = withBias ? random.normal(shape: [48]) : nil
+        let plan = ConvolutionPlan(weight: weight, bias: bias, stride: 1, padding: .uniform(0))
+        for shape in [[2, 72, 9, 13], [1, 72, 1, 1]] {
+            let x = random.normal(shape: shape)
+            #expect(relativeError(plan(x), conv2d(x, weight: weight, bias: bias, stride: 1, padding: .uniform(0))) < 1e-6, "\(shape)")
+        }
+    }
+
     /// Latent's own Winograd F(4×4, 3×3) (3×3 stride-1 padding-1 layers): output channels that fill
     /// neither a block of 32 nor a vector of 16 (56 = 32 + 16 + 8), input channels over several weight blocks
     /// (200 = 128 + 72), sizes that are not multiples of the 4×4 tile, tiles that do not fill a register
