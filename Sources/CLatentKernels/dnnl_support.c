@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 static dnnl_engine_t engine;
 static int engine_ok;
@@ -182,4 +181,3 @@ int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     return dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) ==
            dnnl_success;
 }
-

@@ -34,12 +34,19 @@ struct w43 {
     int64_t n, c, h, w, o;
     int64_t th, tw, tiles;     // tile rows and columns per image, tiles in all
     int64_t t0, tn, tp;        // this pass's first tile and tile count, the count padded to TR
-    int64_t stride;            // floats per row of a V plane (the largest pass's padded count)
-    float *v;                  // input tiles in the Winograd domain: [36][c][tp], ξ planes vs floats apart
-    float *scratch;            // per part: U [36][CB][OB] (planes US apart), then M [36][tp][OB] (ms apart)
+    int64_t stride;            // tiles per V row and M plane (the largest pass's padded count)
+    float *v;                  // input tiles in the Winograd domain: [36][c][stride], planes vs floats apart
+    float *scratch;            // per part: U [36][CB][OB] (planes US apart), then M [36][stride][OB] (ms apart)
     int64_t vs, ms;            // plane strides of V and M
     int64_t per_part;          // floats of scratch per part
 };
+
+/// Image, tile row and tile column of tile `t` (tiles run image by image, row by row).
+static inline void tile_origin(const struct w43 *p, int64_t t, int64_t *img, int64_t *ty, int64_t *tx) {
+    *img = t / (p->th * p->tw);
+    *ty = (t / p->tw) % p->th;
+    *tx = t % p->tw;
+}
 
 // ---- input tiles: V = Bᵀ·d·B ----------------------------------------------------------------------------
 
@@ -62,8 +69,8 @@ static void w43_input(void *arg, int64_t lo, int64_t hi) {
         for (int64_t tt = 0; tt < p->tp; tt++) {
             float d[36], r[36], v[36];
             if (tt < p->tn) {
-                const int64_t t = p->t0 + tt;
-                const int64_t img = t / (p->th * p->tw), ty = (t / p->tw) % p->th, tx = t % p->tw;
+                int64_t img, ty, tx;
+                tile_origin(p, p->t0 + tt, &img, &ty, &tx);
                 const float *src = p->x + (img * p->c + c) * plane;
                 for (int i = 0; i < 6; i++) {
                     const int64_t row = ty * 4 - 1 + i;
@@ -129,8 +136,8 @@ static inline void transpose16(__m512 r[16]) {
 
 /// The 3×3 kernels of output channels `first ..< first+live` (live ≤ 16) for input channels `c ..< c+cn`
 /// (cn ≤ 16) as `9·cn` vectors with one lane per output channel: `lanes[ci·9 + e]` is element e of input
-/// channel c+ci. Contiguous row reads and an in-register transpose: gathers are slow on this CPU (the
-/// microcode's Gather Data Sampling mitigation), ≈ 3× slower here per weight block.
+/// channel c+ci: contiguous row reads and an in-register transpose. Gathers (`vpgatherdd`) ran as fast here, but
+/// their fp16 form must read 32-bit words, 2 bytes beyond an element; these masked loads stay inside the weights.
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void w43_kernel_lanes(const struct w43 *p, int64_t first, int64_t live, int64_t c, int64_t cn, __m512 *lanes) {
     const int64_t count = cn * 9;
@@ -211,8 +218,8 @@ __attribute__((target("avx512f")))
 static void w43_output(const struct w43 *p, int64_t o0, const float *mm) {
     float lanes[16][16] __attribute__((aligned(64)));
     for (int64_t tt = 0; tt < p->tn; tt++) {
-        const int64_t t = p->t0 + tt;
-        const int64_t img = t / (p->th * p->tw), ty = (t / p->tw) % p->th, tx = t % p->tw;
+        int64_t img, ty, tx;
+        tile_origin(p, p->t0 + tt, &img, &ty, &tx);
         for (int half = 0; half < OV; half++) {
             const int64_t first = o0 + half * 16;
             if (first >= p->o) break;

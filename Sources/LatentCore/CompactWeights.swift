@@ -68,13 +68,9 @@ public struct CompactWeights: Sendable {
     /// Bytes held in memory.
     public var byteCount: Int { format == .float32 ? full.count * 4 : bits.count * 2 }
 
-    /// Calls `body` with fp16 bit patterns when held as fp16, else `nil` (also for streamed weights).
-    public func withHalfBits<R>(_ body: (UnsafePointer<UInt16>?) -> R) -> R {
-        format == .float16 && streamed == nil ? bits.withUnsafeBufferPointer { body($0.baseAddress!) } : body(nil)
-    }
-
     /// Calls `body` with the fp16 bit patterns as stored — held, or read in place from their file when
-    /// streamed at an even offset — else `nil`; for kernels that widen as they read (`latent_wino43_conv`).
+    /// streamed at an even offset — else `nil`; for kernels that widen as they read (`latent_wino43_conv`) and
+    /// for oneDNN plans that keep fp16 weights.
     public func withStoredHalfBits<R>(_ body: (UnsafePointer<UInt16>?) -> R) -> R {
         guard format == .float16 else { return body(nil) }
         guard let streamed else { return bits.withUnsafeBufferPointer { body($0.baseAddress!) } }

@@ -164,7 +164,6 @@ public final class ConvolutionPlan: @unchecked Sendable {
     private func run(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == weightShape[1], "convolution input \(x.shape) vs weight \(weightShape)")
         if usesOwnWinograd(x.shape), let y = ownWinogradConvolution(x) { return y }
-        if weightShape[2] == 1 && weightShape[3] == 1 && stride == 1 && padding == .uniform(0) { return pointwiseConvolution(x) }
         if let chunk = winogradChunk(x.shape), let y = chunkedWinograd(x, chunk: chunk) { return y }
         if usesGEMM(x.shape), let y = gemmConvolution(x) { return y }
         if let plan = plan(for: x.shape) {
@@ -192,8 +191,11 @@ public final class ConvolutionPlan: @unchecked Sendable {
             }
             if ok != 0 { return y }
         }
-        let weight = self.weight
-        return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        // im2col + GEMM (1×1 layers, small test models), the weights widened into the pooled buffer rather than
+        // into a fresh fp32 copy per call.
+        return plainWeights().withFloats {
+            conv2d(x, weight: $0.baseAddress!, weightShape: weightShape, bias: bias, stride: stride, padding: padding)
+        }
     }
 
     private func outputSize(_ shape: [Int]) -> (height: Int, width: Int) {
@@ -325,34 +327,6 @@ public final class ConvolutionPlan: @unchecked Sendable {
         return ok != 0 ? y : nil
     }
 
-    /// A 1×1 convolution as one GEMM per image, `[O, C] · [C, H·W]`, onto the bias: the weights are widened
-    /// into a pooled buffer rather than a fresh fp32 copy per call, and the bias is not a second pass over the
-    /// output.
-    private func pointwiseConvolution(_ x: Tensor) -> Tensor {
-        let (n, c, plane, o) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3], weightShape[0])
-        let weights = plainWeights()
-        return Tensor(uninitializedShape: [n, o, x.shape[2], x.shape[3]]) { out in
-            let base = UncheckedSendable(out.baseAddress!)
-            withOptionalBias { bias in
-                let biasBox = UncheckedSendable(bias)
-                // [N·O planes] of the bias value, or zeros; the GEMMs accumulate onto them (beta = 1).
-                parallelRanges(n * o, grain: max(1, (1 << 16) / max(1, plane))) { planes in
-                    for p in planes {
-                        (base.value + p * plane).update(repeating: biasBox.value?[p % o] ?? 0, count: plane)
-                    }
-                }
-            }
-            weights.withFloats { w in
-                x.scalars.withUnsafeBufferPointer { src in
-                    for b in 0..<n {
-                        sgemm(transposeA: false, transposeB: false, m: o, n: plane, k: c, a: w.baseAddress!, lda: c,
-                              b: src.baseAddress! + b * c * plane, ldb: plane, beta: 1, c: out.baseAddress! + b * o * plane, ldc: plane)
-                    }
-                }
-            }
-        }
-    }
-
     /// The GEMM form with the plain weights widened into a pooled buffer; `nil` when out of memory.
     private func gemmConvolution(_ x: Tensor) -> Tensor? {
         let (ho, wo) = outputSize(x.shape)
@@ -434,7 +408,7 @@ public final class ConvolutionPlan: @unchecked Sendable {
                 return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
                                                Int64(stride), paddingSides, nil, nil, bp, 0, 0)
             }
-            return weights.withHalfBits { half in
+            return weights.withStoredHalfBits { half in
                 if let half {
                     return latent_conv_plan_create(shape64, Int64(weightShape[0]), Int64(weightShape[2]), Int64(weightShape[3]),
                                                    Int64(stride), paddingSides, nil, half, bp, keepHalf, 0)

@@ -2,8 +2,8 @@ import Foundation
 
 /// A/B switches between kernel implementations, from the comma-separated `LATENT_KERNELS` environment
 /// variable (read once per process): `conv-im2col` (no oneDNN convolutions), `conv-direct` (no Winograd),
-/// `conv-no-gemm` (no GEMM convolutions at low resolution), `conv-no-wino43` (the
-/// GEMM form's 3×3 layers without Latent's own Winograd), `gemm-openblas` (every GEMM on OpenBLAS),
+/// `conv-no-gemm` (no GEMM convolutions at low resolution), `conv-no-wino43` (no
+/// Latent's own Winograd for 3×3 layers), `gemm-openblas` (every GEMM on OpenBLAS),
 /// `attention-gemm` (no fused attention). For benchmarks (docs/performance.md); results are the same to
 /// rounding either way.
 enum KernelSwitches {

@@ -128,7 +128,8 @@ struct ConvolutionPlanTests {
         for (job, error) in errors.values.enumerated() { #expect(error < 1e-5, "job \(job): relative error \(error)") }
     }
 
-    /// 1×1 layers (one GEMM per image onto the bias): batch 1 and 2, with and without bias, fp16 and fp32 weights.
+    /// 1×1 layers (GEMMs over weights widened into the pooled buffer): batch 1 and 2, with and without bias, fp16
+    /// and fp32 weights.
     @Test(arguments: [(true, true), (false, false)])
     func pointwiseMatchesIm2col(withBias: Bool, half: Bool) {
         let random = TorchCPURandomSource(seed: 61)
