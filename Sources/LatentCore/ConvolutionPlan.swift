@@ -370,6 +370,10 @@ public final class ConvolutionPlan: @unchecked Sendable {
         }
     }
 
+    /// The weights as stored (fp16, bf16 or fp32; streamed ones stay streamed), for kernels outside the plan
+    /// such as ``projectChannelsToTokens(_:weights:bias:)``.
+    public var storedWeights: CompactWeights { plainWeights() }
+
     private func plainWeights() -> CompactWeights {
         lock.lock()
         defer { lock.unlock() }

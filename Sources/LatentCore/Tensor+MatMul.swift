@@ -59,17 +59,7 @@ func linear(_ x: Tensor, weight: UnsafePointer<Float>, outFeatures: Int, inFeatu
     outShape[outShape.count - 1] = outFeatures
     return Tensor(uninitializedShape: outShape) { out in
         let o = out.baseAddress!
-        if let bias {
-            precondition(bias.count == outFeatures, "linear bias \(bias.shape) does not match \(outFeatures)")
-            // On all cores: this first touch of a fresh output also takes its page faults (≈ 2 % of a step serial).
-            let out = UncheckedSendable(o)
-            bias.scalars.withUnsafeBufferPointer { b in
-                let from = UncheckedSendable(b.baseAddress!)
-                parallelRanges(rows, grain: max(1, (1 << 16) / outFeatures)) { range in
-                    for r in range { (out.value + r * outFeatures).update(from: from.value, count: outFeatures) }
-                }
-            }
-        }
+        if let bias { fillRows(o, rows: rows, width: outFeatures, bias: bias) }
         x.scalars.withUnsafeBufferPointer { xp in
             sgemm(
                 transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
@@ -95,6 +85,111 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
                           c: out.baseAddress! + i * m * n, ldc: n)
                 }
             }
+        }
+    }
+}
+
+/// A projection over channels (a 1×1 convolution, or a linear layer applied to every pixel) that reads
+/// channels-first and writes tokens: `channelsToTokens(conv1×1(x))` as one GEMM per image.
+///
+/// Why: the spatial transformer's `proj_in` ran as a 1×1 convolution and then a transpose, two passes over a
+/// 10 MB activation at the UNet's 64×64 level; the GEMM reads `x` transposed at no extra cost.
+/// - Parameters:
+///   - x: `[B, C, H, W]`
+///   - weights: `[O, C]` or `[O, C, 1, 1]`
+///   - bias: `[O]` or `nil`
+/// - Returns: `[B, H·W, O]`
+public func projectChannelsToTokens(_ x: Tensor, weights: CompactWeights, bias: Tensor?) -> Tensor {
+    precondition(x.rank == 4, "projectChannelsToTokens expects [B, C, H, W], got \(x.shape)")
+    let (n, c, pixels) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+    let o = checkedProjectionOutputs(weights, inputs: c)
+    return LayerProfile.measure("projection \(c)→\(o) channels→tokens at \(n)×\(x.shape[2])×\(x.shape[3])") {
+        Tensor(uninitializedShape: [n, pixels, o]) { out in
+            if let bias { fillRows(out.baseAddress!, rows: n * pixels, width: o, bias: bias) }
+            weights.withFloats { wp in
+                x.scalars.withUnsafeBufferPointer { xp in
+                    for b in 0..<n {
+                        // [HW, C] (x's [C, HW] read transposed) · [O, C]ᵀ → [HW, O]
+                        sgemm(transposeA: true, transposeB: true, m: pixels, n: o, k: c,
+                              a: xp.baseAddress! + b * c * pixels, lda: pixels, b: wp.baseAddress!, ldb: c,
+                              beta: bias == nil ? 0 : 1, c: out.baseAddress! + b * pixels * o, ldc: o)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inverse direction of ``projectChannelsToTokens(_:weights:bias:)`` with the residual folded in:
+/// `conv1×1(tokensToChannels(tokens)) + residual` as one GEMM per image onto a copy of the residual.
+/// - Parameters:
+///   - tokens: `[B, H·W, C]`
+///   - height: `H`
+///   - width: `W`
+///   - weights: `[O, C]` or `[O, C, 1, 1]`
+///   - bias: `[O]` or `nil`
+///   - residual: `[B, O, H, W]`, added to the result.
+/// - Returns: `[B, O, H, W]`
+public func projectTokensToChannels(
+    _ tokens: Tensor, height: Int, width: Int, weights: CompactWeights, bias: Tensor?, residual: Tensor
+) -> Tensor {
+    precondition(tokens.rank == 3 && tokens.shape[1] == height * width,
+                 "projectTokensToChannels: tokens \(tokens.shape) for \(height)×\(width)")
+    let (n, pixels, c) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
+    let o = checkedProjectionOutputs(weights, inputs: c)
+    precondition(residual.shape == [n, o, height, width],
+                 "projectTokensToChannels: residual \(residual.shape) is not [\(n), \(o), \(height), \(width)]")
+    return LayerProfile.measure("projection \(c)→\(o) tokens→channels at \(n)×\(height)×\(width)") {
+        Tensor(uninitializedShape: [n, o, height, width]) { out in
+            let target = UncheckedSendable(out.baseAddress!)
+            residual.scalars.withUnsafeBufferPointer { rp in
+                let source = UncheckedSendable(rp.baseAddress!)
+                let biasValues = bias?.scalars
+                // Residual plus bias, a channel plane at a time, on all cores (this first touch of the fresh
+                // output also takes its page faults).
+                parallelRanges(n * o, grain: max(1, (1 << 15) / pixels)) { range in
+                    for plane in range {
+                        let d = target.value + plane * pixels, s = source.value + plane * pixels
+                        if let biasValues {
+                            let value = biasValues[plane % o]
+                            for p in 0..<pixels { d[p] = s[p] + value }
+                        } else {
+                            d.update(from: s, count: pixels)
+                        }
+                    }
+                }
+            }
+            weights.withFloats { wp in
+                tokens.scalars.withUnsafeBufferPointer { tp in
+                    for b in 0..<n {
+                        // [O, C] · [HW, C]ᵀ → [O, HW]
+                        sgemm(transposeA: false, transposeB: true, m: o, n: pixels, k: c,
+                              a: wp.baseAddress!, lda: c, b: tp.baseAddress! + b * pixels * c, ldb: c,
+                              beta: 1, c: out.baseAddress! + b * o * pixels, ldc: pixels)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output width of a channel projection's `[O, C]` or `[O, C, 1, 1]` weights, checked against `inputs`.
+private func checkedProjectionOutputs(_ weights: CompactWeights, inputs: Int) -> Int {
+    let shape = weights.shape
+    precondition((shape.count == 2 || (shape.count == 4 && shape[2] == 1 && shape[3] == 1)) && shape[1] == inputs,
+                 "channel projection weights \(shape) do not take \(inputs) channels")
+    return shape[0]
+}
+
+/// Rows of `width` set to `bias`, on all cores: this first touch of a fresh output also takes its page faults
+/// (≈ 2 % of a step when it ran serially).
+private func fillRows(_ out: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: Tensor) {
+    precondition(bias.count == width, "bias \(bias.shape) does not match \(width) outputs")
+    let target = UncheckedSendable(out)
+    bias.scalars.withUnsafeBufferPointer { b in
+        let from = UncheckedSendable(b.baseAddress!)
+        parallelRanges(rows, grain: max(1, (1 << 16) / width)) { range in
+            for r in range { (target.value + r * width).update(from: from.value, count: width) }
         }
     }
 }

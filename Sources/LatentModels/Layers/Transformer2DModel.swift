@@ -51,18 +51,42 @@ public struct Transformer2DModel: Sendable {
         // temporaries, where a step's memory peaks: keeping them added ≈ 50 MB to the run's peak.
         ProcessMemory.releaseScratchBuffers()
         let (height, width) = (x.shape[2], x.shape[3])
-        var h = norm(x)
-        var tokens: Tensor  // [B, H·W, C]
-        switch projectIn {
-        case .convolution(let conv): tokens = channelsToTokens(conv(h))
-        case .linear(let layer): tokens = layer(channelsToTokens(h))
-        }
+        var tokens = projectIn.intoTokens(norm(x))  // [B, H·W, C]
         for block in blocks { tokens = block(tokens, context: context) }
-        switch projectOut {
+        return projectOut.intoChannels(tokens, height: height, width: width, adding: x)
+    }
+}
+
+extension Transformer2DModel.Projection {
+    /// fp32 weights `[C, C]` or `[C, C, 1, 1]` and bias, or `nil` for reduced-precision (`--weights`) kernels.
+    private var fullPrecisionWeights: (CompactWeights, Tensor?)? {
+        switch self {
+        case .convolution(let conv): conv.reduced == nil ? (conv.plan.storedWeights, conv.bias) : nil
+        case .linear(let layer): layer.reduced == nil ? (layer.storedWeight, layer.bias) : nil
+        }
+    }
+
+    /// `proj_in`: `[B, C, H, W] → [B, H·W, C]`. A 1×1 convolution and a linear layer over the pixels are the
+    /// same product, computed as one GEMM that writes tokens (no separate transpose).
+    func intoTokens(_ h: Tensor) -> Tensor {
+        if let (weights, bias) = fullPrecisionWeights { return projectChannelsToTokens(h, weights: weights, bias: bias) }
+        switch self {
+        case .convolution(let conv): return channelsToTokens(conv(h))
+        case .linear(let layer): return layer(channelsToTokens(h))
+        }
+    }
+
+    /// `proj_out` plus the block's residual: `[B, H·W, C] → [B, C, H, W]`.
+    func intoChannels(_ tokens: Tensor, height: Int, width: Int, adding residual: Tensor) -> Tensor {
+        if let (weights, bias) = fullPrecisionWeights {
+            return projectTokensToChannels(tokens, height: height, width: width, weights: weights, bias: bias, residual: residual)
+        }
+        var h: Tensor
+        switch self {
         case .convolution(let conv): h = conv(tokensToChannels(tokens, height: height, width: width))
         case .linear(let layer): h = tokensToChannels(layer(tokens), height: height, width: width)
         }
-        h.add(x)
+        h.add(residual)
         return h
     }
 }
