@@ -125,7 +125,8 @@ int latent_conv_gemm(const float *src, const int64_t shape[4], const float *weig
 /// `[N, C, H, W]` convolved with plain `[O, C, 3, 3]` weights — fp32 `weights`, or IEEE fp16 `half_weights` when
 /// `weights` is NULL — stride 1 and padding 1 on every side, plus `bias` `[O]` when not NULL, into
 /// `[N, O, H, W]`, by Winograd F(4×4, 3×3) with the weights transformed a cache-sized block at a time
-/// (winograd_conv.c). Returns 0, with `dst` undefined, without AVX-512 (F, BW, VL) or memory.
+/// (winograd_conv.c). Returns 0, with `dst` undefined, without AVX-512 (F, BW, VL) or memory, or when the input
+/// has 2³¹ elements or more.
 int latent_wino43_conv(const float *src, int64_t n, int64_t c, int64_t h, int64_t w, const float *weights,
                        const uint16_t *half_weights, const float *bias, int64_t o, float *dst);
 
