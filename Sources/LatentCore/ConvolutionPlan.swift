@@ -78,17 +78,11 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// Whether 3×3 stride-1 padding-1 layers run Latent's own Winograd F(4×4, 3×3) (`latent_wino43_conv`)
     /// ahead of oneDNN's Winograd, its chunks and the GEMM form (`LATENT_KERNELS=conv-no-wino43` disables it).
     /// It needs no layer-sized transform and no plan, so the UNet's 16×16 and 8×8 levels, where oneDNN's
-    /// Winograd does not fit or does not pay, run a quarter of the direct form's multiply-adds, and the larger
-    /// levels match or beat oneDNN's Winograd (docs/performance.md, wave 10).
+    /// Winograd does not fit or does not pay, run a quarter of the direct form's multiply-adds (wave 10). Since
+    /// its input transform runs in vectors it also beats oneDNN's Winograd on the tiled VAE decoder's bands,
+    /// whose cached weight transform oneDNN reuses call after call: decode 12.2 → 9.6 s at 512²
+    /// (docs/performance.md, wave 11). oneDNN's paths remain for machines without AVX-512.
     public static let ownWinogradEnabled = !KernelSwitches.isSet("conv-no-wino43")
-
-    /// Output pixels (N·Ho·Wo) per call up to which Latent's own Winograd runs. Up to here are the UNet's levels
-    /// at 512² (batch 2: 128–8192 pixels), whose layers each run once per step, so a oneDNN Winograd plan would
-    /// transform its weights on every call too; at the 64×64 and 32×32 levels ours took 0.73–0.92× its time on
-    /// all but one layer, −0.24 s per step in all (docs/performance.md, wave 10). The tiled VAE decoder calls
-    /// each layer band after band (8448 pixels and up at 512²), where oneDNN's cached transform is reused and
-    /// ours, transformed again per call and per pass of tiles, was 1.3–2.3× slower.
-    public static let ownWinogradMaximumPixels = 8192
 
     /// - Parameters:
     ///   - weight: `[O, C, kh, kw]`
@@ -294,14 +288,13 @@ public final class ConvolutionPlan: @unchecked Sendable {
     }
 
     /// Whether an input of `shape` runs Latent's own Winograd (see `ownWinogradEnabled`): a 3×3 stride-1
-    /// padding-1 layer of at most `ownWinogradMaximumPixels` output pixels with enough work for the native
-    /// kernels (`minimumOneDNNWork`).
+    /// padding-1 layer with enough work for the native kernels (`minimumOneDNNWork`).
     public func usesOwnWinograd(_ shape: [Int]) -> Bool {
         guard ownWinograd, Self.oneDNNEnabled, weightShape[2] == 3, weightShape[3] == 3, stride == 1, padding == .uniform(1) else {
             return false
         }
         let pixels = shape[0] * shape[2] * shape[3]
-        return pixels > 0 && pixels <= Self.ownWinogradMaximumPixels && pixels * weightShape.reduce(1, *) >= minimumOneDNNWork
+        return pixels > 0 && pixels * weightShape.reduce(1, *) >= minimumOneDNNWork
     }
 
     /// Latent's own Winograd, reading fp16 weights as stored, also streamed ones (no widened copy of the layer
