@@ -80,8 +80,9 @@ public final class ConvolutionPlan: @unchecked Sendable {
     /// It needs no layer-sized transform and no plan, so the UNet's 16×16 and 8×8 levels, where oneDNN's
     /// Winograd does not fit or does not pay, run a quarter of the direct form's multiply-adds (wave 10). Since
     /// its input transform runs in vectors it also beats oneDNN's Winograd on the tiled VAE decoder's bands,
-    /// whose cached weight transform oneDNN reuses call after call: decode 12.2 → 9.6 s at 512²
-    /// (docs/performance.md, wave 11). oneDNN's paths remain for machines without AVX-512.
+    /// whose cached weight transform oneDNN reuses call after call: −7 % decode CPU at 512², 2048² in 316 s
+    /// instead of 415–454 s, and no plans or cached transforms held (docs/performance.md, wave 11). oneDNN's
+    /// paths remain for machines without AVX-512.
     public static let ownWinogradEnabled = !KernelSwitches.isSet("conv-no-wino43")
 
     /// - Parameters:
