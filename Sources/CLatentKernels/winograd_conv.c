@@ -65,6 +65,9 @@ static inline void bt6(const __m512 *d, int s, __m512 *out, int os) {
     out[5 * os] = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
 }
 
+// A group of 16 lanes fills two register blocks of tiles exactly (the stores below split it in halves).
+_Static_assert(TR == 8, "w43_input stores a 16-lane group as two 8-tile panels");
+
 /// Input channels `lo ..< hi`: the pass's tiles 16 at a time (one per lane, gathered from their 6×6 windows),
 /// padded ones zero.
 __attribute__((target("avx512f")))
