@@ -24,7 +24,39 @@
 #define LATENT_ATTENTION_KEY_TILE 128
 #endif
 
-#include "simd_exp.h"
+// 2^x for the softmax, whose arguments (base-2 scores minus their running maximum) are ≤ 0: n = round(x),
+// r = x − n in [−½, ½], 2^r from the degree-7 Taylor polynomial of e^(r·ln2) (truncation below 6e-9 relative,
+// under the float rounding), times 2^n. Clamping at −126 keeps −∞ (masked keys, zeroed by the caller) and deep
+// underflow finite; no upper clamp is needed. Eleven instructions against the sixteen of a general exp.
+#define ATTENTION_EXP2_TERMS(FMA, SET, p, r)                                                                   \
+    p = FMA(SET(1.525273380405984e-05f), r, SET(1.5403530393381606e-04f));                                  \
+    p = FMA(p, r, SET(1.3333558146428443e-03f));                                                            \
+    p = FMA(p, r, SET(9.618129107628477e-03f));                                                             \
+    p = FMA(p, r, SET(5.550410866482158e-02f));                                                             \
+    p = FMA(p, r, SET(2.402265069591007e-01f));                                                             \
+    p = FMA(p, r, SET(6.931471805599453e-01f));                                                             \
+    p = FMA(p, r, SET(1.0f))
+
+__attribute__((target("avx512f")))
+static inline __m512 attention_exp2_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(x, n);
+    __m512 p;
+    ATTENTION_EXP2_TERMS(_mm512_fmadd_ps, _mm512_set1_ps, p, r);
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __m256 attention_exp2_256(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
+    const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 r = _mm256_sub_ps(x, n);
+    __m256 p;
+    ATTENTION_EXP2_TERMS(_mm256_fmadd_ps, _mm256_set1_ps, p, r);
+    // n ≥ −126, so 2^n is a normal float built in the exponent bits.
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
 
 static int attention_has_avx512(void) {
 #ifdef LATENT_ATTENTION_NO_AVX512
@@ -51,12 +83,14 @@ static inline __mmask16 attention_lanes_below512(long t) {
     return (__mmask16)((1u << t) - 1);
 }
 
-/// Sᵀ[j][0..<48] = scale · Σ_d K[j][d] · Qᵀ[d][0..<48] for `nkeys` keys; `cmax` receives each lane's maximum.
+/// Sᵀ[j][0..<48] = Σ_d K[j][d] · Qᵀ[d][0..<48] (Qᵀ carries the scale) for `nkeys` keys; `cmax` gets each lane's max.
 __attribute__((target("avx512f")))
-static void attention_scores512(const float *qt, const float *k, size_t ks, size_t nkeys, size_t d, float scale,
-                                int masked, long diag, float *st, float *cmax) {
-    const __m512 vscale = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
-    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0;
+static void attention_scores512(const float *qt, const float *k, size_t ks, size_t nkeys, size_t d, int masked,
+                                long diag, float *st, float *cmax) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    // The lane maxima live in memory: three more registers held across the 8 × 48 micro-tile made GCC spill its
+    // Qᵀ rows to the stack, which cost a sixth of the kernel's time.
+    for (int c = 0; c < 3; c++) _mm512_store_ps(cmax + 16 * c, ninf);
     size_t j = 0;
     for (; j + 8 <= nkeys; j += 8) {
         const float *kr = k + j * ks;
@@ -76,8 +110,7 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
         }
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
-            __m512 s0 = _mm512_mul_ps(acc[i][0], vscale), s1 = _mm512_mul_ps(acc[i][1], vscale),
-                   s2 = _mm512_mul_ps(acc[i][2], vscale);
+            __m512 s0 = acc[i][0], s1 = acc[i][1], s2 = acc[i][2];
             if (masked) {
                 long t = (long)(j + i) - diag;
                 s0 = _mm512_mask_mov_ps(s0, attention_lanes_below512(t), ninf);
@@ -88,9 +121,9 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
             _mm512_store_ps(row, s0);
             _mm512_store_ps(row + 16, s1);
             _mm512_store_ps(row + 32, s2);
-            m0 = _mm512_max_ps(m0, s0);
-            m1 = _mm512_max_ps(m1, s1);
-            m2 = _mm512_max_ps(m2, s2);
+            _mm512_store_ps(cmax, _mm512_max_ps(_mm512_load_ps(cmax), s0));
+            _mm512_store_ps(cmax + 16, _mm512_max_ps(_mm512_load_ps(cmax + 16), s1));
+            _mm512_store_ps(cmax + 32, _mm512_max_ps(_mm512_load_ps(cmax + 32), s2));
         }
     }
     for (; j < nkeys; j++) {
@@ -102,7 +135,7 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
             a1 = _mm512_fmadd_ps(_mm512_load_ps(qt + dd * 48 + 16), kv, a1);
             a2 = _mm512_fmadd_ps(_mm512_load_ps(qt + dd * 48 + 32), kv, a2);
         }
-        __m512 s0 = _mm512_mul_ps(a0, vscale), s1 = _mm512_mul_ps(a1, vscale), s2 = _mm512_mul_ps(a2, vscale);
+        __m512 s0 = a0, s1 = a1, s2 = a2;
         if (masked) {
             long t = (long)j - diag;
             s0 = _mm512_mask_mov_ps(s0, attention_lanes_below512(t), ninf);
@@ -113,16 +146,13 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
         _mm512_store_ps(row, s0);
         _mm512_store_ps(row + 16, s1);
         _mm512_store_ps(row + 32, s2);
-        m0 = _mm512_max_ps(m0, s0);
-        m1 = _mm512_max_ps(m1, s1);
-        m2 = _mm512_max_ps(m2, s2);
+        _mm512_store_ps(cmax, _mm512_max_ps(_mm512_load_ps(cmax), s0));
+        _mm512_store_ps(cmax + 16, _mm512_max_ps(_mm512_load_ps(cmax + 16), s1));
+        _mm512_store_ps(cmax + 32, _mm512_max_ps(_mm512_load_ps(cmax + 32), s2));
     }
-    _mm512_store_ps(cmax, m0);
-    _mm512_store_ps(cmax + 16, m1);
-    _mm512_store_ps(cmax + 32, m2);
 }
 
-/// Online softmax step: new running max, rescale of the running sum and of Oᵀ, Sᵀ → Pᵀ = exp(Sᵀ − max).
+/// Online softmax step: new running max, rescale of the running sum and of Oᵀ, Sᵀ → Pᵀ = 2^(Sᵀ − max).
 __attribute__((target("avx512f")))
 static void attention_softmax512(float *st, size_t nkeys, float *m, float *l, float *ot, size_t d,
                                  const float *cmax, int masked) {
@@ -130,14 +160,14 @@ static void attention_softmax512(float *st, size_t nkeys, float *m, float *l, fl
     for (int c = 0; c < 3; c++) {
         const __m512 mo = _mm512_load_ps(m + 16 * c);
         const __m512 mn = _mm512_max_ps(mo, _mm512_load_ps(cmax + 16 * c));
-        const __m512 f = exp512(_mm512_sub_ps(mo, mn));
+        const __m512 f = attention_exp2_512(_mm512_sub_ps(mo, mn));
         _mm512_store_ps(m + 16 * c, mn);
         __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
         size_t j = 0;
         for (; j + 2 <= nkeys; j += 2) {
             float *p0 = st + j * 48 + 16 * c, *p1 = p0 + 48;
             const __m512 x0 = _mm512_load_ps(p0), x1 = _mm512_load_ps(p1);
-            __m512 e0 = exp512(_mm512_sub_ps(x0, mn)), e1 = exp512(_mm512_sub_ps(x1, mn));
+            __m512 e0 = attention_exp2_512(_mm512_sub_ps(x0, mn)), e1 = attention_exp2_512(_mm512_sub_ps(x1, mn));
             if (masked) {
                 // Hidden keys weigh exactly zero (the clamped exp would leave 2⁻¹²⁶).
                 e0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, ninf, _CMP_NEQ_OQ), e0);
@@ -151,7 +181,7 @@ static void attention_softmax512(float *st, size_t nkeys, float *m, float *l, fl
         for (; j < nkeys; j++) {
             float *p0 = st + j * 48 + 16 * c;
             const __m512 x0 = _mm512_load_ps(p0);
-            __m512 e0 = exp512(_mm512_sub_ps(x0, mn));
+            __m512 e0 = attention_exp2_512(_mm512_sub_ps(x0, mn));
             if (masked) e0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, ninf, _CMP_NEQ_OQ), e0);
             _mm512_store_ps(p0, e0);
             sum0 = _mm512_add_ps(sum0, e0);
@@ -220,10 +250,10 @@ static inline __m256 attention_lanes_below256(long t) {
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)clamped), iota));
 }
 
-static void attention_scores256(const float *qt, const float *k, size_t ks, size_t nkeys, size_t d, float scale,
-                                int masked, long diag, float *st, float *cmax) {
-    const __m256 vscale = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-INFINITY);
-    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0;
+static void attention_scores256(const float *qt, const float *k, size_t ks, size_t nkeys, size_t d, int masked,
+                                long diag, float *st, float *cmax) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int c = 0; c < 3; c++) _mm256_store_ps(cmax + 8 * c, ninf);  // in memory, as in the AVX-512 kernel
     size_t j = 0;
     for (; j < nkeys; j += 4) {
         const int kn = nkeys - j >= 4 ? 4 : (int)(nkeys - j);
@@ -254,8 +284,7 @@ static void attention_scores256(const float *qt, const float *k, size_t ks, size
             }
         }
         for (int i = 0; i < kn; i++) {
-            __m256 s0 = _mm256_mul_ps(acc[i][0], vscale), s1 = _mm256_mul_ps(acc[i][1], vscale),
-                   s2 = _mm256_mul_ps(acc[i][2], vscale);
+            __m256 s0 = acc[i][0], s1 = acc[i][1], s2 = acc[i][2];
             if (masked) {
                 long t = (long)(j + i) - diag;
                 s0 = _mm256_blendv_ps(s0, ninf, attention_lanes_below256(t));
@@ -266,14 +295,11 @@ static void attention_scores256(const float *qt, const float *k, size_t ks, size
             _mm256_store_ps(row, s0);
             _mm256_store_ps(row + 8, s1);
             _mm256_store_ps(row + 16, s2);
-            m0 = _mm256_max_ps(m0, s0);
-            m1 = _mm256_max_ps(m1, s1);
-            m2 = _mm256_max_ps(m2, s2);
+            _mm256_store_ps(cmax, _mm256_max_ps(_mm256_load_ps(cmax), s0));
+            _mm256_store_ps(cmax + 8, _mm256_max_ps(_mm256_load_ps(cmax + 8), s1));
+            _mm256_store_ps(cmax + 16, _mm256_max_ps(_mm256_load_ps(cmax + 16), s2));
         }
     }
-    _mm256_store_ps(cmax, m0);
-    _mm256_store_ps(cmax + 8, m1);
-    _mm256_store_ps(cmax + 16, m2);
 }
 
 static void attention_softmax256(float *st, size_t nkeys, float *m, float *l, float *ot, size_t d,
@@ -282,13 +308,13 @@ static void attention_softmax256(float *st, size_t nkeys, float *m, float *l, fl
     for (int c = 0; c < 3; c++) {
         const __m256 mo = _mm256_load_ps(m + 8 * c);
         const __m256 mn = _mm256_max_ps(mo, _mm256_load_ps(cmax + 8 * c));
-        const __m256 f = exp256(_mm256_sub_ps(mo, mn));
+        const __m256 f = attention_exp2_256(_mm256_sub_ps(mo, mn));
         _mm256_store_ps(m + 8 * c, mn);
         __m256 sum = _mm256_setzero_ps();
         for (size_t j = 0; j < nkeys; j++) {
             float *p = st + j * 24 + 8 * c;
             const __m256 x = _mm256_load_ps(p);
-            __m256 e = exp256(_mm256_sub_ps(x, mn));
+            __m256 e = attention_exp2_256(_mm256_sub_ps(x, mn));
             if (masked) e = _mm256_and_ps(e, _mm256_cmp_ps(x, ninf, _CMP_NEQ_OQ));
             _mm256_store_ps(p, e);
             sum = _mm256_add_ps(sum, e);
@@ -373,6 +399,8 @@ void latent_attention_run(const latent_attention_problem *p, size_t begin, size_
     float *scratch = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     if (!scratch) return;
     float *st = scratch + per * tileFloats, *cmax = st + keyTile * qtw;
+    // Scores come out in base 2 (scale·log₂e folded into Qᵀ), so the softmax's exponentials are 2^x.
+    const float qscale = p->scale * 1.44269504088896341f;
     for (size_t job = begin; job < end; job++) {
         const size_t bh = job / blocks, block = job % blocks, b = bh / p->heads, h = bh % p->heads;
         const size_t first = block * blockRows, blockEnd = nq - first < blockRows ? nq : first + blockRows;
@@ -384,12 +412,12 @@ void latent_attention_run(const latent_attention_problem *p, size_t begin, size_
             // Qᵀ [D, qtw]; lanes past the last query are zero (their results are dropped).
             for (size_t dd = 0; dd < d; dd++) {
                 float *dst = qt + dd * qtw;
-                for (size_t r = 0; r < rows; r++) dst[r] = qbase[r * width + dd];
+                for (size_t r = 0; r < rows; r++) dst[r] = qbase[r * width + dd] * qscale;
                 for (size_t r = rows; r < qtw; r++) dst[r] = 0;
             }
             memset(ot, 0, d * qtw * sizeof(float));
             for (size_t r = 0; r < qtw; r++) {
-                m[r] = -FLT_MAX;  // finite, so the first rescale is exp(−huge) = 0 rather than NaN
+                m[r] = -FLT_MAX;  // finite, so the first rescale is 2^(−huge) ≈ 0 rather than NaN
                 l[r] = 0;
             }
         }
@@ -407,11 +435,11 @@ void latent_attention_run(const latent_attention_problem *p, size_t begin, size_
                 const long diag = (long)q0 - (long)k0;
                 const int masked = p->causal && (long)(n - 1) > diag;
                 if (wide) {
-                    attention_scores512(qt, kt, width, n, d, p->scale, masked, diag, st, cmax);
+                    attention_scores512(qt, kt, width, n, d, masked, diag, st, cmax);
                     attention_softmax512(st, n, m, l, ot, d, cmax, masked);
                     attention_pv512(st, vt, width, n, d, ot);
                 } else {
-                    attention_scores256(qt, kt, width, n, d, p->scale, masked, diag, st, cmax);
+                    attention_scores256(qt, kt, width, n, d, masked, diag, st, cmax);
                     attention_softmax256(st, n, m, l, ot, d, cmax, masked);
                     attention_pv256(st, vt, width, n, d, ot);
                 }
