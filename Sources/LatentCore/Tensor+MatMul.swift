@@ -18,6 +18,17 @@ let openBLASThreadsConfigured: Void = {
     if oneDNNGEMMEnabled { openblas_set_num_threads(1) }
 }()
 
+/// Whether `A·Bᵀ` products (a linear layer's form) may run on oneDNN's matmul primitive (read once from
+/// `LATENT_KERNELS`; `gemm-no-matmul` disables it).
+let oneDNNMatmulEnabled = oneDNNGEMMEnabled && !KernelSwitches.isSet("gemm-no-matmul")
+
+/// Whether oneDNN's matmul primitive beats its GEMM on an `[m, k]·[n, k]ᵀ` product. Measured on the UNet's
+/// shapes (docs/performance.md, wave 12): 0.80–0.82× the GEMM's time at K = 2560 and 5120, 0.88–0.97× at
+/// K = 1280, 0.83–0.87× with 128–154 rows; but 1.03–1.09× at K = 320 and up to 1.07× at K = 640. A fixed rule,
+/// not a per-run timing, so that a seed gives the same image on every run.
+@inline(__always)
+func matmulPrimitivePreferred(m: Int, k: Int) -> Bool { k >= 1024 || m <= 256 }
+
 /// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`.
 ///
 /// A thin wrapper over oneDNN's and OpenBLAS's GEMMs so that layer code never names the backend.
@@ -27,6 +38,12 @@ public func sgemm(
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    if oneDNNMatmulEnabled && !transposeA && transposeB && alpha == 1 && (beta == 0 || beta == 1)
+        && m * n * k >= oneDNNGEMMMinimumWork && matmulPrimitivePreferred(m: m, k: k)
+        && latent_dnnl_matmul_nt(Int64(m), Int64(n), Int64(k), a, Int64(lda), b, Int64(ldb), beta == 1 ? 1 : 0,
+                                 c, Int64(ldc)) != 0 {
+        return
+    }
     if oneDNNGEMMEnabled && m * n * k >= oneDNNGEMMMinimumWork
         && latent_dnnl_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a,
                              Int64(lda), b, Int64(ldb), beta, c, Int64(ldc)) != 0 {
