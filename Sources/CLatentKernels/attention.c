@@ -121,9 +121,16 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
             _mm512_store_ps(row, s0);
             _mm512_store_ps(row + 16, s1);
             _mm512_store_ps(row + 32, s2);
-            _mm512_store_ps(cmax, _mm512_max_ps(_mm512_load_ps(cmax), s0));
-            _mm512_store_ps(cmax + 16, _mm512_max_ps(_mm512_load_ps(cmax + 16), s1));
-            _mm512_store_ps(cmax + 32, _mm512_max_ps(_mm512_load_ps(cmax + 32), s2));
+            acc[i][0] = s0;
+            acc[i][1] = s1;
+            acc[i][2] = s2;
+        }
+        // The block's maxima in registers first, then one update of the running vectors per 8 keys.
+#pragma GCC unroll 3
+        for (int c = 0; c < 3; c++) {
+            __m512 mx = _mm512_max_ps(_mm512_max_ps(_mm512_max_ps(acc[0][c], acc[1][c]), _mm512_max_ps(acc[2][c], acc[3][c])),
+                                      _mm512_max_ps(_mm512_max_ps(acc[4][c], acc[5][c]), _mm512_max_ps(acc[6][c], acc[7][c])));
+            _mm512_store_ps(cmax + 16 * c, _mm512_max_ps(_mm512_load_ps(cmax + 16 * c), mx));
         }
     }
     for (; j < nkeys; j++) {
