@@ -110,7 +110,8 @@ void latent_transpose(const float *src, float *dst, size_t rows, size_t cols);
 int latent_dnnl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /// Row-major `C = A·Bᵀ` (`accumulate` 0) or `C += A·Bᵀ` (1) with `A` `[m, k]` and `B` `[n, k]` (a linear layer's
-/// weights), on oneDNN's matmul primitive, created once per shape and kept. Returns 0 on failure (nothing written).
+/// weights), on oneDNN's matmul primitive, created once per shape and kept. Returns 0 when oneDNN cannot make or
+/// run it (the caller then uses the GEMM).
 int latent_dnnl_matmul_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                           int accumulate, float *c, int64_t ldc);
 
