@@ -110,20 +110,16 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
         }
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
-            __m512 s0 = acc[i][0], s1 = acc[i][1], s2 = acc[i][2];
             if (masked) {
                 long t = (long)(j + i) - diag;
-                s0 = _mm512_mask_mov_ps(s0, attention_lanes_below512(t), ninf);
-                s1 = _mm512_mask_mov_ps(s1, attention_lanes_below512(t - 16), ninf);
-                s2 = _mm512_mask_mov_ps(s2, attention_lanes_below512(t - 32), ninf);
+                acc[i][0] = _mm512_mask_mov_ps(acc[i][0], attention_lanes_below512(t), ninf);
+                acc[i][1] = _mm512_mask_mov_ps(acc[i][1], attention_lanes_below512(t - 16), ninf);
+                acc[i][2] = _mm512_mask_mov_ps(acc[i][2], attention_lanes_below512(t - 32), ninf);
             }
             float *row = st + (j + i) * 48;
-            _mm512_store_ps(row, s0);
-            _mm512_store_ps(row + 16, s1);
-            _mm512_store_ps(row + 32, s2);
-            acc[i][0] = s0;
-            acc[i][1] = s1;
-            acc[i][2] = s2;
+            _mm512_store_ps(row, acc[i][0]);
+            _mm512_store_ps(row + 16, acc[i][1]);
+            _mm512_store_ps(row + 32, acc[i][2]);
         }
         // The block's maxima in registers first, then one update of the running vectors per 8 keys.
 #pragma GCC unroll 3
@@ -142,20 +138,19 @@ static void attention_scores512(const float *qt, const float *k, size_t ks, size
             a1 = _mm512_fmadd_ps(_mm512_load_ps(qt + dd * 48 + 16), kv, a1);
             a2 = _mm512_fmadd_ps(_mm512_load_ps(qt + dd * 48 + 32), kv, a2);
         }
-        __m512 s0 = a0, s1 = a1, s2 = a2;
         if (masked) {
             long t = (long)j - diag;
-            s0 = _mm512_mask_mov_ps(s0, attention_lanes_below512(t), ninf);
-            s1 = _mm512_mask_mov_ps(s1, attention_lanes_below512(t - 16), ninf);
-            s2 = _mm512_mask_mov_ps(s2, attention_lanes_below512(t - 32), ninf);
+            a0 = _mm512_mask_mov_ps(a0, attention_lanes_below512(t), ninf);
+            a1 = _mm512_mask_mov_ps(a1, attention_lanes_below512(t - 16), ninf);
+            a2 = _mm512_mask_mov_ps(a2, attention_lanes_below512(t - 32), ninf);
         }
         float *row = st + j * 48;
-        _mm512_store_ps(row, s0);
-        _mm512_store_ps(row + 16, s1);
-        _mm512_store_ps(row + 32, s2);
-        _mm512_store_ps(cmax, _mm512_max_ps(_mm512_load_ps(cmax), s0));
-        _mm512_store_ps(cmax + 16, _mm512_max_ps(_mm512_load_ps(cmax + 16), s1));
-        _mm512_store_ps(cmax + 32, _mm512_max_ps(_mm512_load_ps(cmax + 32), s2));
+        _mm512_store_ps(row, a0);
+        _mm512_store_ps(row + 16, a1);
+        _mm512_store_ps(row + 32, a2);
+        _mm512_store_ps(cmax, _mm512_max_ps(_mm512_load_ps(cmax), a0));
+        _mm512_store_ps(cmax + 16, _mm512_max_ps(_mm512_load_ps(cmax + 16), a1));
+        _mm512_store_ps(cmax + 32, _mm512_max_ps(_mm512_load_ps(cmax + 32), a2));
     }
 }
 
@@ -291,20 +286,17 @@ static void attention_scores256(const float *qt, const float *k, size_t ks, size
             }
         }
         for (int i = 0; i < kn; i++) {
-            __m256 s0 = acc[i][0], s1 = acc[i][1], s2 = acc[i][2];
             if (masked) {
                 long t = (long)(j + i) - diag;
-                s0 = _mm256_blendv_ps(s0, ninf, attention_lanes_below256(t));
-                s1 = _mm256_blendv_ps(s1, ninf, attention_lanes_below256(t - 8));
-                s2 = _mm256_blendv_ps(s2, ninf, attention_lanes_below256(t - 16));
+                acc[i][0] = _mm256_blendv_ps(acc[i][0], ninf, attention_lanes_below256(t));
+                acc[i][1] = _mm256_blendv_ps(acc[i][1], ninf, attention_lanes_below256(t - 8));
+                acc[i][2] = _mm256_blendv_ps(acc[i][2], ninf, attention_lanes_below256(t - 16));
             }
             float *row = st + (j + i) * 24;
-            _mm256_store_ps(row, s0);
-            _mm256_store_ps(row + 8, s1);
-            _mm256_store_ps(row + 16, s2);
-            _mm256_store_ps(cmax, _mm256_max_ps(_mm256_load_ps(cmax), s0));
-            _mm256_store_ps(cmax + 8, _mm256_max_ps(_mm256_load_ps(cmax + 8), s1));
-            _mm256_store_ps(cmax + 16, _mm256_max_ps(_mm256_load_ps(cmax + 16), s2));
+            for (int c = 0; c < 3; c++) {
+                _mm256_store_ps(row + 8 * c, acc[i][c]);
+                _mm256_store_ps(cmax + 8 * c, _mm256_max_ps(_mm256_load_ps(cmax + 8 * c), acc[i][c]));
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-// Vectorised exp shared by the softmax (nn_kernels.c) and the fused attention (attention.c), and the erf
-// of GEGLU (nn_kernels.c).
+// Vectorised exp for the softmax and the erf of GEGLU (nn_kernels.c). The fused attention (attention.c) has its
+// own base-2 exponential for arguments that are never positive.
 #ifndef LATENT_SIMD_EXP_H
 #define LATENT_SIMD_EXP_H
 #include <immintrin.h>
